@@ -1,0 +1,170 @@
+//! `/users`: who has access. Everyone signed in can see the list; only admins can change it, and
+//! everyone else sees the actions disabled with the reason.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use pitwall::access::{Role, UserSummary};
+use pitwall::format_utc;
+
+use super::api::{AddUser, RemoveUser, SetPassword, SetRole, list_users};
+use super::{Session, missing_role};
+use crate::error::AppError;
+
+/// The Users page.
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let add = ServerAction::<AddUser>::new();
+    let remove = ServerAction::<RemoveUser>::new();
+    let set_role = ServerAction::<SetRole>::new();
+    let set_password = ServerAction::<SetPassword>::new();
+    let users = Resource::new(
+        move || {
+            (
+                add.version().get(),
+                remove.version().get(),
+                set_role.version().get(),
+                set_password.version().get(),
+            )
+        },
+        |_| list_users(),
+    );
+    let session = Session::get();
+    view! {
+        <Title text="Users"/>
+        <h1>"Users"</h1>
+        <Transition fallback=|| view! { <p>"Loading users…"</p> }>
+            {move || Suspend::new(async move {
+                let user = session.0.await.ok().flatten();
+                let denied = missing_role(user.as_ref(), Role::Admin);
+                let list = users.await;
+                view! {
+                    {denied.clone().map(|why| view! { <p id="users-denied" class="notice">{why}</p> })}
+                    <ActionResult label="Adding the user" value=Signal::derive(move || add.value().get())/>
+                    <ActionResult label="Removing the user" value=Signal::derive(move || remove.value().get())/>
+                    <ActionResult label="Changing the role" value=Signal::derive(move || set_role.value().get())/>
+                    <ActionResult label="Setting the password" value=Signal::derive(move || set_password.value().get())/>
+                    {match list {
+                        Ok(list) => view! { <UserTable list denied=denied.clone() remove set_role set_password/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                    }}
+                    <AddUserForm action=add denied/>
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What became of the last submission of one form.
+#[component]
+fn ActionResult(label: &'static str, value: Signal<Option<Result<(), AppError>>>) -> impl IntoView {
+    move || match value.get() {
+        Some(Err(e)) => Some(
+            view! { <p role="alert" class="error">{format!("{label} failed: {e}")}</p> }.into_any(),
+        ),
+        Some(Ok(())) => Some(
+            view! { <p role="status" class="notice">{format!("{label} succeeded.")}</p> }
+                .into_any(),
+        ),
+        None => None,
+    }
+}
+
+#[component]
+fn UserTable(
+    list: Vec<UserSummary>,
+    denied: Option<String>,
+    remove: ServerAction<RemoveUser>,
+    set_role: ServerAction<SetRole>,
+    set_password: ServerAction<SetPassword>,
+) -> impl IntoView {
+    let disabled = denied.is_some();
+    let described = disabled.then_some("users-denied");
+    view! {
+        <table aria-label="Users">
+            <thead>
+                <tr>
+                    <th scope="col">"User"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col">"Sessions"</th>
+                    <th scope="col">"State"</th>
+                    <th scope="col">"Actions"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {list
+                    .into_iter()
+                    .map(|u| {
+                        let name = u.username.clone();
+                        let role_label = format!("Role for {name}");
+                        let password_label = format!("New password for {name}");
+                        let remove_label = format!("Remove {name}");
+                        let (n1, n2, n3) = (name.clone(), name.clone(), name);
+                        view! {
+                            <tr>
+                                <th scope="row">{u.username.clone()}</th>
+                                <td>{u.role.as_str()}</td>
+                                <td>{format_utc(u.created_at_ms)}</td>
+                                <td class="num">{u.sessions}</td>
+                                <td>
+                                    {u.locked_until_ms.map_or_else(|| "active".to_owned(), |t| format!("locked until {}", format_utc(t)))}
+                                </td>
+                                <td class="actions">
+                                    <ActionForm action=set_role>
+                                        <input type="hidden" name="username" value=n1/>
+                                        <label class="inline">
+                                            <span class="sr-only">{role_label}</span>
+                                            <select name="role" disabled=disabled aria-describedby=described>
+                                                {Role::ALL.into_iter().map(|r| view! {
+                                                    <option value=r.as_str() selected=r == u.role>{r.as_str()}</option>
+                                                }).collect_view()}
+                                            </select>
+                                        </label>
+                                        <button type="submit" disabled=disabled aria-describedby=described>"Change role"</button>
+                                    </ActionForm>
+                                    <ActionForm action=set_password>
+                                        <input type="hidden" name="username" value=n2/>
+                                        <label class="inline">
+                                            <span class="sr-only">{password_label}</span>
+                                            <input name="password" type="password" autocomplete="new-password" placeholder="new password" disabled=disabled aria-describedby=described/>
+                                        </label>
+                                        <button type="submit" disabled=disabled aria-describedby=described>"Set password"</button>
+                                    </ActionForm>
+                                    <ActionForm action=remove>
+                                        <input type="hidden" name="username" value=n3/>
+                                        <button type="submit" class="danger" disabled=disabled aria-describedby=described aria-label=remove_label>"Remove"</button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn AddUserForm(action: ServerAction<AddUser>, denied: Option<String>) -> impl IntoView {
+    let disabled = denied.is_some();
+    let described = disabled.then_some("users-denied");
+    view! {
+        <section aria-labelledby="add-user-heading" class="card">
+            <h2 id="add-user-heading">"Add a user"</h2>
+            <ActionForm action attr:class="row">
+                <label>"User name" <input name="username" autocomplete="off" required disabled=disabled aria-describedby=described/></label>
+                <label>
+                    "Password"
+                    <input name="password" type="password" autocomplete="new-password" required disabled=disabled aria-describedby=described/>
+                </label>
+                <label>
+                    "Role"
+                    <select name="role" disabled=disabled aria-describedby=described>
+                        {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit" disabled=disabled aria-describedby=described>"Add user"</button>
+            </ActionForm>
+        </section>
+    }
+}

@@ -1,0 +1,127 @@
+//! A time-series chart drawn by ECharts (through charming) in the browser after hydration and
+//! updated in place as points arrive. The server renders its frame with a text summary, so the
+//! page reads the same without JavaScript.
+
+use charming::Chart;
+use charming::component::Axis;
+use charming::element::{AxisType, MarkLine, MarkLineData, MarkLineVariant, Tooltip, Trigger};
+use charming::series::Line;
+use leptos::prelude::*;
+use pitwall::telemetry::Point;
+
+use super::Unit;
+
+/// The ECharts options of a line of `points` named `title`, with `threshold` drawn across.
+// Drawn only in the browser; built (and tested) natively too.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub fn options(title: &str, unit: Unit, points: &[Point], threshold: Option<f64>) -> Chart {
+    let data: Vec<Vec<f64>> = points.iter().map(|(t, v)| vec![*t as f64, *v]).collect();
+    let mut line = Line::new().name(title).show_symbol(false).data(data);
+    if let Some(t) = threshold {
+        let mark = MarkLineData::new().name("threshold").y_axis(t);
+        line = line.mark_line(
+            MarkLine::new()
+                .silent(true)
+                .data(vec![MarkLineVariant::Simple(mark)]),
+        );
+    }
+    Chart::new()
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .x_axis(Axis::new().type_(AxisType::Time))
+        .y_axis(Axis::new().type_(AxisType::Value).name(unit.symbol()))
+        .series(line)
+}
+
+/// A chart of `points`; `summary` is its text for screen readers and pages without JavaScript.
+#[component]
+pub fn TimeChart(
+    id: String,
+    title: &'static str,
+    unit: Unit,
+    #[prop(into)] points: Signal<Vec<Point>>,
+    threshold: Option<f64>,
+) -> impl IntoView {
+    let summary = move || {
+        let p = points.get();
+        match (p.first(), p.last()) {
+            (Some(_), Some((_, last))) => {
+                let (lo, hi) = p.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, v)| {
+                    (lo.min(*v), hi.max(*v))
+                });
+                format!(
+                    "{title}: {} points, from {} to {}, last {}",
+                    p.len(),
+                    unit.format(lo),
+                    unit.format(hi),
+                    unit.format(*last)
+                )
+            }
+            _ => format!("{title}: no data in this range yet"),
+        }
+    };
+    #[cfg(feature = "hydrate")]
+    draw(id.clone(), title, unit, points, threshold);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = threshold;
+    view! {
+        <figure class="chart-frame">
+            <div id=id class="chart" role="img" aria-label=summary></div>
+            <figcaption class="sr-only">{summary}</figcaption>
+        </figure>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn draw(
+    id: String,
+    title: &'static str,
+    unit: Unit,
+    points: Signal<Vec<Point>>,
+    threshold: Option<f64>,
+) {
+    use charming::WasmRenderer;
+    use charming::theme::Theme;
+
+    let chart = StoredValue::new_local(None::<charming::Echarts>);
+    Effect::new(move |_| {
+        let options = options(title, unit, &points.get(), threshold);
+        chart.update_value(|handle| match handle {
+            Some(echarts) => WasmRenderer::update(echarts, &options),
+            None => {
+                let dark = window()
+                    .match_media("(prefers-color-scheme: dark)")
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| m.matches());
+                let theme = if dark { Theme::Dark } else { Theme::Default };
+                *handle = WasmRenderer::new_opt(None, Some(240))
+                    .theme(theme)
+                    .render(&id, &options)
+                    .ok();
+            }
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_carry_points_unit_and_threshold() {
+        let chart = options(
+            "CPU",
+            Unit::Percent,
+            &[(1_000, 10.0), (3_000, 20.0)],
+            Some(70.0),
+        );
+        let json = serde_json::to_value(&chart).unwrap();
+        assert_eq!(json["xAxis"]["type"], "time");
+        assert_eq!(json["yAxis"]["name"], "%");
+        assert_eq!(
+            json["series"][0]["data"],
+            serde_json::json!([[1000.0, 10.0], [3000.0, 20.0]])
+        );
+        assert_eq!(json["series"][0]["markLine"]["data"][0]["yAxis"], 70.0);
+    }
+}

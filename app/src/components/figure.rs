@@ -1,0 +1,256 @@
+//! A live figure: one metric of one target, its value with unit and health, and a sparkline;
+//! and the grid that loads a set of them (first paint from the server, then the live snapshot).
+
+use leptos::prelude::*;
+use pitwall::format_utc;
+use pitwall::telemetry::{Family, Health, Point, Reading, Snapshot};
+
+use super::Sparkline;
+use crate::live::Live;
+use crate::live::api::{SeriesRequest, series, telemetry_snapshot};
+
+/// How far back the sparklines reach.
+pub const WINDOW_MS: u64 = 15 * 60 * 1000;
+/// At most this many points per sparkline (15 minutes at the default 2 s).
+const MAX_POINTS: usize = 450;
+
+/// How a figure is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unit {
+    /// `97.5 %`
+    Percent,
+    /// `12.3 ms`
+    Millis,
+    /// `1,234`
+    Count,
+    /// `1.5 GiB`
+    Bytes,
+    /// `1.5 MiB/s`
+    BytesPerSecond,
+    /// `0.42`
+    Plain,
+}
+
+impl Unit {
+    /// The unit's symbol, for axis names.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Percent => "%",
+            Unit::Millis => "ms",
+            Unit::Count | Unit::Plain => "",
+            Unit::Bytes => "bytes",
+            Unit::BytesPerSecond => "bytes/s",
+        }
+    }
+
+    /// The figure with its unit.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Percent => format!("{v:.1} %"),
+            Unit::Millis => format!("{v:.1} ms"),
+            Unit::Count => group_thousands(v.round() as i64),
+            Unit::Bytes => bytes(v),
+            Unit::BytesPerSecond => format!("{}/s", bytes(v)),
+            Unit::Plain => format!("{v:.2}"),
+        }
+    }
+}
+
+fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// One figure to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// What it is.
+    pub title: &'static str,
+    /// Whose it is.
+    pub target: String,
+    /// Which family.
+    pub family: Family,
+    /// Which metric.
+    pub metric: &'static str,
+    /// How to write it.
+    pub unit: Unit,
+    /// The page with the details, if any.
+    pub href: Option<&'static str>,
+    /// What the reader must know about how it is measured.
+    pub note: Option<&'static str>,
+}
+
+impl Figure {
+    /// A figure without link or note.
+    pub fn new(
+        title: &'static str,
+        target: &str,
+        family: Family,
+        metric: &'static str,
+        unit: Unit,
+    ) -> Self {
+        Self {
+            title,
+            target: target.to_owned(),
+            family,
+            metric,
+            unit,
+            href: None,
+            note: None,
+        }
+    }
+
+    /// The series behind the sparkline.
+    pub fn request(&self) -> SeriesRequest {
+        SeriesRequest {
+            target: self.target.clone(),
+            family: self.family,
+            metric: self.metric.to_owned(),
+        }
+    }
+}
+
+/// What a reading's health means for its figure.
+fn health_text(r: &Reading) -> Option<String> {
+    match &r.health {
+        Health::Ok => None,
+        Health::Pending => Some("waiting for the first figures".into()),
+        Health::Stale { reason } => {
+            Some(format!("stale since {}: {reason}", format_utc(r.since_ms)))
+        }
+        Health::Down { reason } => Some(format!("down since {}: {reason}", format_utc(r.since_ms))),
+    }
+}
+
+/// The figures `select` picks from the current snapshot, each live with its sparkline, in a
+/// section named `label`.
+#[component]
+pub fn FigureGrid(label: &'static str, select: fn(&Snapshot) -> Vec<Figure>) -> impl IntoView {
+    let loaded = Resource::new(
+        || (),
+        move |_| async move {
+            let first = telemetry_snapshot().await?;
+            let requests = select(&first).iter().map(Figure::request).collect();
+            let history = series(requests, WINDOW_MS).await?;
+            Ok::<_, crate::error::AppError>((first, history))
+        },
+    );
+    view! {
+        <section aria-label=label class="figures">
+            <Suspense fallback=|| view! { <p>"Loading figures…"</p> }>
+                {move || Suspend::new(async move {
+                    match loaded.await {
+                        Ok((first, history)) => select(&first)
+                            .into_iter()
+                            .zip(history)
+                            .map(|(figure, history)| view! { <FigureCard figure first=first.clone() history/> })
+                            .collect_view()
+                            .into_any(),
+                        Err(e) => view! {
+                            <p role="alert" class="error">"Cannot load the figures: " {e.to_string()}</p>
+                        }
+                        .into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// One figure, updated from the live snapshot.
+#[component]
+fn FigureCard(figure: Figure, first: Snapshot, history: Vec<Point>) -> impl IntoView {
+    let live = Live::get();
+    let points = RwSignal::new(history);
+    let (target, family, metric_name) = (figure.target.clone(), figure.family, figure.metric);
+    let reading = move || {
+        live.0
+            .with(|s| s.as_ref().and_then(|s| s.reading(&target, family).cloned()))
+            .or_else(|| first.reading(&target, family).cloned())
+    };
+    let reading = Memo::new(move |_| reading());
+    Effect::new(move |_| {
+        let Some(r) = reading.get() else { return };
+        let Some(v) = r.value(metric_name) else {
+            return;
+        };
+        points.update(|p| {
+            if p.last().is_none_or(|last| last.0 < r.at_ms) {
+                p.push((r.at_ms, v));
+                if p.len() > MAX_POINTS {
+                    p.remove(0);
+                }
+            }
+        });
+    });
+    let unit = figure.unit;
+    let id = format!(
+        "figure-{}-{}-{}",
+        figure.target,
+        figure.family.as_str(),
+        figure.metric
+    );
+    let value = move || {
+        reading
+            .get()
+            .and_then(|r| r.value(metric_name))
+            .map_or_else(|| "—".to_owned(), |v| unit.format(v))
+    };
+    let label = format!("{} over the last 15 minutes", figure.title);
+    let labelled_by = id.clone();
+    view! {
+        <article class="figure-card" aria-labelledby=labelled_by data-metric=figure.metric>
+            <h3 id=id>
+                {match figure.href {
+                    Some(href) => view! { <a href=href>{figure.title}</a> }.into_any(),
+                    None => figure.title.into_any(),
+                }}
+                <span class="muted">" · " {figure.target.clone()}</span>
+            </h3>
+            <p class="value">{value}</p>
+            {move || reading.get().and_then(|r| health_text(&r)).map(|t| view! { <p class="reason">{t}</p> })}
+            <Sparkline points=points label/>
+            {figure.note.map(|n| view! { <p class="muted note">{n}</p> })}
+        </article>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_figures() {
+        assert_eq!(Unit::Percent.format(97.54), "97.5 %");
+        assert_eq!(Unit::Millis.format(3.0), "3.0 ms");
+        assert_eq!(Unit::Count.format(1234567.0), "1,234,567");
+        assert_eq!(Unit::Count.format(12.0), "12");
+        assert_eq!(Unit::Bytes.format(512.0), "512 B");
+        assert_eq!(Unit::Bytes.format(1536.0 * 1024.0), "1.5 MiB");
+        assert_eq!(Unit::BytesPerSecond.format(2048.0), "2.0 KiB/s");
+        assert_eq!(Unit::Plain.format(0.4242), "0.42");
+    }
+}

@@ -1,0 +1,9 @@
+//! Small components shared by pages.
+
+mod chart;
+mod figure;
+mod sparkline;
+
+pub use chart::TimeChart;
+pub use figure::{Figure, FigureGrid, Unit};
+pub use sparkline::Sparkline;

@@ -1,0 +1,111 @@
+//! The error every server function returns: typed, so pages can tell "sign in" from "not allowed"
+//! from "bad input", with the HTTP status set to match.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use pitwall::access::Role;
+use serde::{Deserialize, Serialize};
+
+/// What a server function can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// No session (401).
+    #[error("Your session has ended. Sign in again.")]
+    Unauthorized,
+    /// The role does not allow it (403).
+    #[error("This needs the {0} role.")]
+    Forbidden(Role),
+    /// The input is not acceptable (422); the message names what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something failed on the server (500).
+    #[error("Server error: {0}")]
+    Server(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Server(value.to_string())
+    }
+}
+
+/// Server-side helpers for server functions.
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use http::StatusCode;
+    use http::request::Parts;
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+    use pitwall::access::{Access, Actor, CurrentUser, Role};
+
+    use super::AppError;
+
+    /// Sets the response status that matches `error` and returns it.
+    pub fn fail(error: AppError) -> AppError {
+        let status = match &error {
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(status);
+        }
+        error
+    }
+
+    /// The signed-in user, if any (the server's guard put them into the request).
+    pub fn current_user() -> Option<CurrentUser> {
+        use_context::<Parts>().and_then(|p| p.extensions.get::<CurrentUser>().cloned())
+    }
+
+    /// The signed-in user if their role allows `needed`; else 401 or 403.
+    pub fn require(needed: Role) -> Result<CurrentUser, AppError> {
+        match current_user() {
+            None => Err(fail(AppError::Unauthorized)),
+            Some(user) if !user.role.allows(needed) => Err(fail(AppError::Forbidden(needed))),
+            Some(user) => Ok(user),
+        }
+    }
+
+    /// The signed-in user with `needed`, as the actor of an audited change.
+    pub fn actor(needed: Role) -> Result<Actor, AppError> {
+        let user = require(needed)?;
+        let addr = use_context::<Parts>().and_then(|p| {
+            p.extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
+        Ok(Actor::user(&user, addr))
+    }
+
+    /// An engine handle the server provided.
+    pub fn service<T: Clone + Send + Sync + 'static>() -> Result<T, AppError> {
+        use_context::<T>()
+            .ok_or_else(|| fail(AppError::Server("the console is not fully started".into())))
+    }
+
+    /// The access service.
+    pub fn access() -> Result<Access, AppError> {
+        service::<Access>()
+    }
+
+    /// Maps an access-service error to the page error.
+    pub fn from_access(e: pitwall::access::Error) -> AppError {
+        use pitwall::access::Error as E;
+        fail(match e {
+            E::Invalid(m) => AppError::Invalid(m),
+            E::NoSuchUser(_) | E::Exists(_) => AppError::Invalid(e.to_string()),
+            E::Forbidden(role) => AppError::Forbidden(role),
+            E::Store(err) => {
+                tracing::error!("store: {err}");
+                AppError::Server("the console's store failed".into())
+            }
+        })
+    }
+}

@@ -1,0 +1,58 @@
+//! The frame around every page: header, navigation, the signed-in user, and the main area.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use pitwall::access::{CurrentUser, Role};
+
+use crate::access::Session;
+
+/// The navigation entries, in order, with the role each needs.
+const NAV: [(&str, &str, Role); 9] = [
+    ("/", "Overview", Role::Viewer),
+    ("/cache", "Cache", Role::Viewer),
+    ("/queries", "Queries", Role::Viewer),
+    ("/queues", "Queues", Role::Viewer),
+    ("/resources", "Resources", Role::Viewer),
+    ("/jobs", "Jobs", Role::Viewer),
+    ("/alerts", "Alerts", Role::Viewer),
+    ("/users", "Users", Role::Viewer),
+    ("/audit", "Audit", Role::Admin),
+];
+
+/// Header with the product name, the navigation for the user's role and the user, then the page.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let session = Session::get();
+    view! {
+        <a class="skip" href="#main">"Skip to content"</a>
+        <header class="top">
+            <a class="brand" href="/">"Pitwall"</a>
+            <Transition>
+                {move || Suspend::new(async move {
+                    session.0.await.ok().flatten().map(|user| view! { <Navigation user/> })
+                })}
+            </Transition>
+        </header>
+        <main id="main">{children()}</main>
+    }
+}
+
+#[component]
+fn Navigation(user: CurrentUser) -> impl IntoView {
+    let role = user.role;
+    view! {
+        <nav aria-label="Main">
+            <ul>
+                {NAV
+                    .into_iter()
+                    .filter(|(_, _, needed)| role.allows(*needed))
+                    .map(|(href, label, _)| view! { <li><A href=href exact=true>{label}</A></li> })
+                    .collect_view()}
+            </ul>
+        </nav>
+        <form method="post" action="/logout" class="user">
+            <span aria-label="Signed in as">{user.username} " · " <span class="role">{role.as_str()}</span></span>
+            <button type="submit" class="link">"Sign out"</button>
+        </form>
+    }
+}

@@ -1,0 +1,25 @@
+//! Pitwall's face: the Leptos pages, components and server functions, and the wasm hydrate entry.
+//!
+//! Built with `ssr` into the server binary and with `hydrate` into the browser's wasm. Server
+//! functions stay thin: they read from the engine (`pitwall`) handles the server provides as
+//! context.
+
+mod access;
+mod components;
+mod error;
+mod layout;
+mod live;
+mod overview;
+mod pages;
+mod resources;
+mod shell;
+
+pub use shell::{App, shell};
+
+/// The browser entry point: attaches the wasm to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

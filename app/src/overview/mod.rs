@@ -1,0 +1,146 @@
+//! The Overview: every configured target with its kind, address, version and state, live.
+
+mod api;
+mod headline;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use pitwall::{TargetState, TargetStatus, format_utc};
+
+use api::{RecheckTargets, target_statuses};
+use pitwall::access::Role;
+
+use crate::access::{Session, missing_role};
+use crate::components::FigureGrid;
+use headline::headlines;
+
+/// How often the browser refreshes the table.
+const REFRESH_MS: u64 = 2_000;
+
+/// The Overview page.
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let (tick, set_tick) = signal(0u64);
+    let recheck = ServerAction::<RecheckTargets>::new();
+    let statuses = Resource::new(
+        move || (tick.get(), recheck.version().get()),
+        |_| target_statuses(),
+    );
+    let session = Session::get();
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || set_tick.update(|t| *t += 1),
+            std::time::Duration::from_millis(REFRESH_MS),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    view! {
+        <Title text="Overview"/>
+        <h1>"Overview"</h1>
+        <FigureGrid label="Headline figures" select=headlines/>
+        <section aria-labelledby="targets-heading">
+            <div class="section-head">
+                <h2 id="targets-heading">"Targets"</h2>
+                <Transition>
+                    {move || Suspend::new(async move {
+                        let denied = missing_role(session.0.await.ok().flatten().as_ref(), Role::Operator);
+                        let disabled = denied.is_some();
+                        view! {
+                            <ActionForm action=recheck attr:class="inline">
+                                <button
+                                    type="submit"
+                                    disabled=disabled
+                                    aria-describedby=disabled.then_some("recheck-denied")
+                                >
+                                    "Check now"
+                                </button>
+                                {denied.map(|why| view! { <span id="recheck-denied" class="muted">{why}</span> })}
+                            </ActionForm>
+                        }
+                    })}
+                </Transition>
+            </div>
+            {move || {
+                recheck.value().get().and_then(Result::err).map(|e| {
+                    view! { <p role="alert" class="error">{format!("Checking now failed: {e}")}</p> }
+                })
+            }}
+            <Transition fallback=|| view! { <p>"Checking targets…"</p> }>
+                {move || Suspend::new(async move {
+                    match statuses.await {
+                        Ok(list) => view! { <TargetTable statuses=list/> }.into_any(),
+                        Err(e) => view! {
+                            <p role="alert" class="error">"Cannot load target status: " {e.to_string()}</p>
+                        }
+                        .into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn TargetTable(statuses: Vec<TargetStatus>) -> impl IntoView {
+    if statuses.is_empty() {
+        return view! {
+            <p class="empty">
+                "No targets are configured. Add [[postgres]], [[redis]] or [[celery]] entries to pitwall.toml, "
+                "or set DATABASE_URL / REDIS_URL, and restart Pitwall."
+            </p>
+        }
+        .into_any();
+    }
+    view! {
+        <table class="targets" aria-label="Targets">
+            <thead>
+                <tr>
+                    <th scope="col">"Target"</th>
+                    <th scope="col">"Kind"</th>
+                    <th scope="col">"Address"</th>
+                    <th scope="col">"State"</th>
+                    <th scope="col">"Version"</th>
+                    <th scope="col" class="num">"Latency"</th>
+                    <th scope="col">"Since"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {statuses.into_iter().map(|s| view! { <TargetRow status=s/> }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn TargetRow(status: TargetStatus) -> impl IntoView {
+    let state = status.state.label();
+    let latency = status
+        .latency_ms
+        .map(|ms| format!("{ms:.1} ms"))
+        .unwrap_or_else(|| "—".into());
+    let since = if status.state == TargetState::Unknown {
+        "—".to_owned()
+    } else {
+        format_utc(status.since_ms)
+    };
+    let name = status.name.clone();
+    view! {
+        <tr data-target=name data-state=state>
+            <th scope="row">{status.name}</th>
+            <td>{status.kind.label()}</td>
+            <td><code>{status.address}</code></td>
+            <td>
+                <span class=format!("state state-{state}")>{state}</span>
+                {status.error.map(|e| view! { <div class="reason">{e}</div> })}
+            </td>
+            <td>{status.version.unwrap_or_else(|| "—".into())}</td>
+            <td class="num">{latency}</td>
+            <td>{since}</td>
+        </tr>
+    }
+}

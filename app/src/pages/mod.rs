@@ -1,0 +1,105 @@
+//! Pages whose features are not built yet. Each says what it will show and shows no figures:
+//! nothing here may pass for data.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// A page that is not built yet: its title and what it will show.
+#[component]
+fn Planned(title: &'static str, will_show: &'static [&'static str]) -> impl IntoView {
+    view! {
+        <Title text=title/>
+        <h1>{title}</h1>
+        <section class="planned" aria-label="Not built yet">
+            <p>"This page is not built yet. It will show:"</p>
+            <ul>{will_show.iter().map(|item| view! { <li>{*item}</li> }).collect_view()}</ul>
+        </section>
+    }
+}
+
+/// Redis cache dashboards.
+#[component]
+pub fn CachePage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Cache"
+            will_show=&[
+                "hit rate, ops/s, memory against maxmemory, evictions and clients per Redis target",
+                "per-cache hit rates from application counters",
+                "keyspace analysis by prefix, tags, tag invalidation and cache warming",
+            ]
+        />
+    }
+}
+
+/// PostgreSQL query dashboards.
+#[component]
+pub fn QueriesPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Queries"
+            will_show=&[
+                "top queries from pg_stat_statements deltas by total and mean time",
+                "EXPLAIN plans, index suggestions, unused and duplicate indexes",
+                "tables, dead tuples, vacuum state, connections and blocked sessions",
+            ]
+        />
+    }
+}
+
+/// Celery queue dashboards.
+#[component]
+pub fn QueuesPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Queues"
+            will_show=&[
+                "depth per Celery queue counted across kombu's priority sub-lists",
+                "in-flight messages, throughput and worker heartbeats",
+                "a read-only peek at the oldest messages",
+            ]
+        />
+    }
+}
+
+/// Maintenance jobs.
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Jobs"
+            will_show=&[
+                "running maintenance jobs with live progress and cancel",
+                "job history, details, retries and the audit trail",
+            ]
+        />
+    }
+}
+
+/// Alerts for on-call.
+#[component]
+pub fn AlertsPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Alerts"
+            will_show=&[
+                "firing and pending alerts with since-when, value against threshold and runbook",
+                "acknowledgements, silences and alert history",
+            ]
+        />
+    }
+}
+
+/// Any path without a page.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <h1>"Not found"</h1>
+        <p>"There is no page at this address. " <a href="/">"Go to the overview"</a> "."</p>
+    }
+}

@@ -1,0 +1,209 @@
+//! The command line. Every command reads the same configuration: `--config` or `PITWALL_CONFIG`,
+//! then the environment overrides.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use pitwall::config::Config;
+use pitwall::demo::{Demo, Scale};
+
+use pitwall::access::{Access, Actor, Role};
+use rand::Rng;
+
+use crate::console::{self, AdminSetup, Console};
+
+/// Pitwall: a performance-operations console for PostgreSQL, Redis and Celery queues.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// The config file (default: ./pitwall.toml when it exists).
+    #[arg(long, global = true, env = "PITWALL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the console against the configured targets.
+    Serve {
+        /// Listen address (overrides `listen` and PITWALL_ADDR).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+    },
+    /// Start throwaway PostgreSQL and Redis with a sample application and a live workload, and
+    /// serve the console against them. Stop with Ctrl-C; the services are thrown away.
+    Demo {
+        /// Listen address (overrides `listen` and PITWALL_ADDR).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// A small data set and a gentler workload (for end-to-end tests).
+        #[arg(long)]
+        small: bool,
+    },
+    /// Check the configuration and print it (addresses redacted).
+    CheckConfig,
+    /// Manage console users (in the store under the data directory).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// The user name.
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long, default_value = "viewer", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Set a user's password (read from standard input); their sessions end.
+    Passwd {
+        /// The user name.
+        name: String,
+    },
+    /// Remove a user; their sessions end.
+    Remove {
+        /// The user name.
+        name: String,
+    },
+    /// List users.
+    List,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+/// What a command can fail with, printed as `error: …`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] pitwall::config::Error),
+    #[error(transparent)]
+    Demo(#[from] pitwall::demo::Error),
+    #[error(transparent)]
+    Console(#[from] console::Error),
+    #[error(transparent)]
+    Store(#[from] pitwall::store::Error),
+    #[error(transparent)]
+    Access(#[from] pitwall::access::Error),
+    #[error("reading the password from standard input: {0}")]
+    Stdin(std::io::Error),
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> Result<(), Error> {
+        let mut config = Config::load(self.config.as_deref())?;
+        match self.command {
+            Command::Serve { addr } => {
+                config.listen = addr.unwrap_or(config.listen);
+                let console =
+                    Console::start(config, AdminSetup::FirstRun(admin_password())).await?;
+                println!("Pitwall is serving on {}", console.url());
+                console.serve_until_shutdown().await?;
+            }
+            Command::Demo { addr, small } => {
+                config.listen = addr.unwrap_or(config.listen);
+                println!(
+                    "Starting throwaway PostgreSQL and Redis and loading the sample application…"
+                );
+                let demo = Demo::start(if small { Scale::SMALL } else { Scale::FULL }).await?;
+                config.targets = demo.targets();
+                let password = admin_password().unwrap_or_else(random_password);
+                let console = Console::start(config, AdminSetup::Demo(password.clone())).await?;
+                println!("Demo targets (thrown away when Pitwall stops):");
+                for t in demo.targets() {
+                    println!("  {:<8} {:<14} {}", t.name, t.kind.label(), t.url);
+                }
+                println!("Pitwall demo console: {}", console.url());
+                println!("Sign in as `admin` with password `{password}`.");
+                println!("Press Ctrl-C to stop.");
+                console.serve_until_shutdown().await?;
+                drop(demo);
+            }
+            Command::CheckConfig => {
+                println!("listen   = {}", config.listen);
+                println!("data_dir = {}", config.data_dir.display());
+                if let Some(site) = &config.site_dir {
+                    println!("site_dir = {}", site.display());
+                }
+                for t in &config.targets {
+                    println!("target {:<16} {:<14} {}", t.name, t.kind.label(), t.url);
+                }
+                println!("configuration OK");
+            }
+            Command::User(command) => user(command, &config).await?,
+        }
+        Ok(())
+    }
+}
+
+/// `PITWALL_ADMIN_PASSWORD`, if set.
+fn admin_password() -> Option<String> {
+    std::env::var("PITWALL_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+fn random_password() -> String {
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// One line from standard input (a prompt goes to standard error when it is a terminal).
+fn read_password() -> Result<String, Error> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (shown as you type; at least 10 characters): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(Error::Stdin)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(command: UserCommand, config: &Config) -> Result<(), Error> {
+    let store = pitwall::store::open(&config.data_dir).await?;
+    let access = Access::new(store, config.access.settings);
+    let cli = Actor::command_line();
+    match command {
+        UserCommand::Add { name, role } => {
+            access
+                .add_user(&cli, &name, &read_password()?, role)
+                .await?;
+            println!("added {name} ({role})");
+        }
+        UserCommand::Passwd { name } => {
+            access.set_password(&cli, &name, &read_password()?).await?;
+            println!("password of {name} changed; their sessions ended");
+        }
+        UserCommand::Remove { name } => {
+            access.remove_user(&cli, &name).await?;
+            println!("removed {name}; their sessions ended");
+        }
+        UserCommand::List => {
+            for u in access.users().await? {
+                let state = if u.locked_until_ms.is_some() {
+                    "locked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<24} {:<9} {:<7} sessions: {}",
+                    u.username, u.role, state, u.sessions
+                );
+            }
+        }
+    }
+    Ok(())
+}

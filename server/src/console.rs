@@ -1,0 +1,174 @@
+//! Wiring: the store, the status board and the HTTP router, bound to the listen address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use pitwall::access::{Access, Bootstrap};
+use pitwall::config::Config;
+use pitwall::status::{Schedule, StatusBoard};
+use pitwall::store::{self, Store};
+use pitwall::telemetry::{Telemetry, collect};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::http::{self, AppState};
+use crate::site::{self, Site};
+
+/// Why the console could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Site(#[from] site::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+    #[error("creating the first admin: {0}")]
+    Bootstrap(#[from] pitwall::access::Error),
+}
+
+/// How the console makes sure an admin can sign in.
+pub enum AdminSetup {
+    /// With no user yet: create `admin` from this password (`PITWALL_ADMIN_PASSWORD`), or print
+    /// a one-time setup link.
+    FirstRun(Option<String>),
+    /// The demo: `admin` gets this password, whatever the store held before.
+    Demo(String),
+}
+
+/// A console that is bound and ready to serve.
+pub struct Console {
+    listener: TcpListener,
+    state: AppState,
+    stopping: watch::Sender<bool>,
+}
+
+impl Console {
+    /// Opens the store (applying migrations), makes sure an admin can sign in, starts checking the
+    /// targets and binds the address.
+    pub async fn start(config: Config, admin: AdminSetup) -> Result<Self, Error> {
+        let site = Site::locate(config.site_dir.as_deref())?;
+        let store: Arc<dyn Store> = store::open(&config.data_dir).await?;
+        let access = Access::new(store.clone(), config.access.settings);
+        let bootstrap = match admin {
+            AdminSetup::FirstRun(password) => access.bootstrap(password.as_deref()).await?,
+            AdminSetup::Demo(password) => {
+                access.reset_admin(&password).await?;
+                Bootstrap::Ready
+            }
+        };
+        let board = StatusBoard::spawn(&config.targets, Schedule::default());
+        let streams = Arc::new(AtomicUsize::new(0));
+        let intervals = config.telemetry;
+        let collectors = collect::for_targets(
+            &config.targets,
+            &config.data_dir,
+            streams.clone(),
+            intervals.live,
+            intervals.slow,
+            intervals.timeout,
+        );
+        let telemetry = Telemetry::spawn(collectors, intervals.timeout, streams)
+            .persist(store.clone(), config.history);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        tracing::info!(%addr, site = %site.root.display(), data = %config.data_dir.display(), targets = config.targets.len(), "console ready");
+        match bootstrap {
+            Bootstrap::Ready => {}
+            Bootstrap::AdminCreated => {
+                println!("Created the admin user `admin` from PITWALL_ADMIN_PASSWORD.")
+            }
+            Bootstrap::SetupToken(token) => {
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    addr.ip().to_string()
+                };
+                println!("No user exists yet. Create the first admin (this link works once):");
+                println!("  http://{host}:{}/setup?token={token}", addr.port());
+            }
+        }
+        let trusted_proxy = config.access.trusted_proxy.map(Arc::new);
+        let stopping = watch::Sender::new(false);
+        let state = AppState {
+            leptos_options: site.leptos_options(addr),
+            board,
+            store,
+            access,
+            trusted_proxy,
+            telemetry,
+            thresholds: config.thresholds,
+            stopping: stopping.subscribe(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            stopping,
+        })
+    }
+
+    /// The URL people open.
+    pub fn url(&self) -> String {
+        match self.listener.local_addr() {
+            Ok(addr) if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}/", addr.port()),
+            Ok(addr) => format!("http://{addr}/"),
+            Err(_) => "(unknown address)".into(),
+        }
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    /// Live streams end when shutdown begins; requests still running after `SHUTDOWN_GRACE`
+    /// are abandoned.
+    pub async fn serve_until_shutdown(self) -> Result<(), Error> {
+        let router = http::router(self.state);
+        let mut deadline = self.stopping.subscribe();
+        let stopping = self.stopping;
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stopping.send_replace(true);
+        });
+        tokio::select! {
+            served = server => served.map_err(Error::Serve),
+            _ = async {
+                let _ = deadline.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}: stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How long requests in flight may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

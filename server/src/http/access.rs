@@ -1,0 +1,232 @@
+//! Access control at the HTTP edge: who is asking (session cookie or trusted proxy header), the
+//! sign-in / sign-out / setup form posts, and the guard that keeps everything else closed.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use pitwall::access::{Actor, CurrentUser, SignInError};
+use pitwall::percent_encode;
+use serde::Deserialize;
+
+use super::AppState;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "pitwall_session";
+
+/// Paths anyone may reach: the sign-in and setup pages (and the "who am I" they ask), health,
+/// and static assets (the site's own and vendored libraries).
+fn is_open(path: &str) -> bool {
+    matches!(
+        path,
+        "/login" | "/setup" | "/api/whoami" | "/health" | "/favicon.svg" | "/robots.txt"
+    ) || path.starts_with("/pkg/")
+}
+
+/// The session token from the request's cookies.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+/// Identifies the user and refuses anonymous requests outside the open paths: pages redirect to
+/// the sign-in page (and back afterwards), everything else answers 401.
+pub async fn guard(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let user = identify(&state, peer.ip(), req.headers()).await;
+    let path = req.uri().path().to_owned();
+    match user {
+        Some(user) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        None if is_open(&path) => next.run(req).await,
+        None if req.method() == Method::GET && !path.starts_with("/api/") => {
+            let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            Redirect::to(&format!("/login?next={}", percent_encode(target))).into_response()
+        }
+        None => (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Unauthorized: sign in first.",
+        )
+            .into_response(),
+    }
+}
+
+async fn identify(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> Option<CurrentUser> {
+    if let Some(proxy) = &state.trusted_proxy
+        && proxy.trusts(peer)
+        && let Some(name) = headers.get(&proxy.header).and_then(|v| v.to_str().ok())
+    {
+        return state.access.trusted_user(name.trim()).await;
+    }
+    state.access.authenticate(session_token(headers)?).await
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct SignInForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login`: signs in and goes to the page first asked for, or back to the form with a
+/// generic error.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = safe_next(&form.next);
+    let previous = session_token(&headers);
+    match state
+        .access
+        .sign_in(
+            form.username.trim(),
+            &form.password,
+            Some(peer.ip()),
+            previous,
+        )
+        .await
+    {
+        Ok((token, _user)) => {
+            let max_age = state.access.settings().lifetime.as_secs();
+            let cookie = cookie(&headers, token.expose(), max_age);
+            ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response()
+        }
+        Err(e) => {
+            let code = match e {
+                SignInError::Refused => "refused".to_owned(),
+                SignInError::RateLimited(wait) => format!("rate&retry={}", wait.as_secs().max(1)),
+                SignInError::Store(err) => {
+                    tracing::error!("sign-in failed: {err}");
+                    "unavailable".to_owned()
+                }
+            };
+            Redirect::to(&format!(
+                "/login?error={code}&next={}",
+                percent_encode(next)
+            ))
+            .into_response()
+        }
+    }
+}
+
+/// `POST /logout`: ends the session and clears the cookie.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    user: Option<axum::Extension<CurrentUser>>,
+) -> Response {
+    if let (Some(token), Some(user)) = (session_token(&headers), user)
+        && let Err(e) = state
+            .access
+            .sign_out(token, &Actor::user(&user, Some(peer.ip())))
+            .await
+    {
+        tracing::error!("sign-out failed: {e}");
+    }
+    (
+        [(header::SET_COOKIE, cookie(&headers, "", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+/// The first-admin form.
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    username: String,
+    password: String,
+}
+
+/// `POST /setup`: creates the first admin with the one-time setup token, then asks them to sign in.
+pub async fn setup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    match state
+        .access
+        .complete_setup(
+            &form.token,
+            form.username.trim(),
+            &form.password,
+            Some(peer.ip()),
+        )
+        .await
+    {
+        Ok(()) => Redirect::to("/login?setup=done").into_response(),
+        Err(e) => Redirect::to(&format!(
+            "/setup?token={}&error={}",
+            percent_encode(&form.token),
+            percent_encode(&e.to_string())
+        ))
+        .into_response(),
+    }
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax, Secure when the console is reached over HTTPS.
+fn cookie(headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let mut c = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie value is URL-safe base64")
+}
+
+/// Only local paths: never `//host` or a full URL (no open redirect).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next
+    } else {
+        "/"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(safe_next("/queues?x=1"), "/queues?x=1");
+        assert_eq!(safe_next("//evil.example/"), "/");
+        assert_eq!(safe_next("https://evil.example/"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+    }
+
+    #[test]
+    fn reads_the_session_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pitwall_session=abc; b=2"),
+        );
+        assert_eq!(session_token(&h), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("pitwall_session="));
+        assert_eq!(session_token(&h), None);
+    }
+}

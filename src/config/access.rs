@@ -1,0 +1,195 @@
+//! The `[access]` section: session lifetimes, sign-in protection and trusted-proxy sign-in.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::access::AccessSettings;
+
+/// The `[access]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccessSection {
+    session_idle_minutes: Option<u64>,
+    session_lifetime_hours: Option<u64>,
+    lockout_after: Option<u32>,
+    lockout_seconds: Option<u64>,
+    attempts_per_minute: Option<u32>,
+    trusted_proxy: Option<TrustedProxySection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustedProxySection {
+    header: Spanned<String>,
+    proxies: Spanned<Vec<Spanned<String>>>,
+}
+
+/// Sign-in by a header that a trusted reverse proxy sets, accepted only from its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxy {
+    /// The header naming the user, lowercase (such as `x-forwarded-user`).
+    pub header: String,
+    /// The proxies' addresses or networks.
+    pub proxies: Vec<IpNet>,
+}
+
+impl TrustedProxy {
+    /// Whether a request from `peer` may carry the header.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.proxies.iter().any(|n| n.contains(peer))
+    }
+}
+
+/// An address with a prefix length, such as `10.0.0.0/8`, or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `addr` or `addr/prefix`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "invalid proxy address {s:?}: expected an IP address or network such as 10.0.0.0/8"
+            )
+        };
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (
+                a.parse::<IpAddr>().map_err(|_| bad())?,
+                Some(p.parse::<u8>().map_err(|_| bad())?),
+            ),
+            None => (s.parse::<IpAddr>().map_err(|_| bad())?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask(u32::from(net).into(), u32::from(ip).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                mask(u128::from(net), u128::from(ip), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn mask(net: u128, ip: u128, prefix: u8, bits: u32) -> bool {
+    if prefix == 0 {
+        return true;
+    }
+    let shift = bits - u32::from(prefix);
+    (net >> shift) == (ip >> shift)
+}
+
+/// The validated section.
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    /// Session and sign-in settings.
+    pub settings: AccessSettings,
+    /// Trusted-proxy sign-in, when configured.
+    pub trusted_proxy: Option<TrustedProxy>,
+}
+
+impl AccessSection {
+    /// Validates the section; an error carries the span of the offending value when it has one.
+    pub(super) fn validate(self) -> Result<AccessConfig, (Option<Range<usize>>, String)> {
+        let d = AccessSettings::default();
+        let positive = |name: &str, v: Option<u64>| match v {
+            Some(0) => Err((None, format!("`access.{name}` must be at least 1"))),
+            other => Ok(other),
+        };
+        let settings = AccessSettings {
+            idle: positive("session_idle_minutes", self.session_idle_minutes)?
+                .map_or(d.idle, |m| Duration::from_secs(m * 60)),
+            lifetime: positive("session_lifetime_hours", self.session_lifetime_hours)?
+                .map_or(d.lifetime, |h| Duration::from_secs(h * 3600)),
+            lockout_after: positive("lockout_after", self.lockout_after.map(u64::from))?
+                .map_or(d.lockout_after, |v| v as u32),
+            lockout_for: positive("lockout_seconds", self.lockout_seconds)?
+                .map_or(d.lockout_for, Duration::from_secs),
+            attempts_per_minute: positive(
+                "attempts_per_minute",
+                self.attempts_per_minute.map(u64::from),
+            )?
+            .map_or(d.attempts_per_minute, |v| v as u32),
+        };
+        let trusted_proxy = match self.trusted_proxy {
+            None => None,
+            Some(p) => {
+                let header = p.header.get_ref().trim().to_ascii_lowercase();
+                if header.is_empty()
+                    || !header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    let message = format!(
+                        "invalid header name {:?}: expected letters, digits and `-`",
+                        p.header.get_ref()
+                    );
+                    return Err((Some(p.header.span()), message));
+                }
+                if p.proxies.get_ref().is_empty() {
+                    let message = "`proxies` must list at least one proxy address".to_owned();
+                    return Err((Some(p.proxies.span()), message));
+                }
+                let proxies = p
+                    .proxies
+                    .into_inner()
+                    .into_iter()
+                    .map(|s| IpNet::parse(s.get_ref()).map_err(|m| (Some(s.span()), m)))
+                    .collect::<Result<_, _>>()?;
+                Some(TrustedProxy { header, proxies })
+            }
+        };
+        Ok(AccessConfig {
+            settings,
+            trusted_proxy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_addresses() {
+        let n = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one = IpNet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            IpNet::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(IpNet::parse("10.0.0.0/33").is_err());
+        assert!(
+            IpNet::parse("proxy.local")
+                .unwrap_err()
+                .contains("expected an IP address")
+        );
+    }
+}

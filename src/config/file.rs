@@ -1,0 +1,279 @@
+//! The `pitwall.toml` format and its validation.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use std::time::Duration;
+
+use super::access::AccessSection;
+use super::{CeleryBroker, Config, Error, Result, Target};
+use crate::TargetKind;
+use crate::secret::{self, SecretUrl};
+use crate::telemetry::{HistorySettings, Intervals, Thresholds};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    site_dir: Option<PathBuf>,
+    #[serde(default)]
+    postgres: Vec<TargetEntry>,
+    #[serde(default)]
+    redis: Vec<TargetEntry>,
+    #[serde(default)]
+    celery: Vec<CeleryEntry>,
+    access: Option<Spanned<AccessSection>>,
+    telemetry: Option<Spanned<TelemetrySection>>,
+    resources: Option<Spanned<ResourcesSection>>,
+}
+
+/// The `[resources]` table: recommendation thresholds in percent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourcesSection {
+    cpu_pct: Option<f64>,
+    memory_pct: Option<f64>,
+    disk_pct: Option<f64>,
+}
+
+impl ResourcesSection {
+    fn validate(self) -> std::result::Result<Thresholds, String> {
+        let d = Thresholds::default();
+        let pct = |name: &str, v: Option<f64>, default: f64| match v {
+            Some(v) if !(0.0..=100.0).contains(&v) => {
+                Err(format!("`resources.{name}` must be between 0 and 100"))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        Ok(Thresholds {
+            cpu_pct: pct("cpu_pct", self.cpu_pct, d.cpu_pct)?,
+            memory_pct: pct("memory_pct", self.memory_pct, d.memory_pct)?,
+            disk_pct: pct("disk_pct", self.disk_pct, d.disk_pct)?,
+        })
+    }
+}
+
+/// The `[telemetry]` table: collection intervals and the limit of one round, in milliseconds;
+/// the width of stored history buckets and how many days they are kept.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetrySection {
+    interval_ms: Option<u64>,
+    slow_interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    history_bucket_ms: Option<u64>,
+    history_days: Option<u64>,
+}
+
+impl TelemetrySection {
+    fn validate(self) -> std::result::Result<(Intervals, HistorySettings), String> {
+        let d = Intervals::default();
+        let ms = |name: &str, v: Option<u64>, default: Duration| match v {
+            Some(v) if v < 100 => Err(format!("`telemetry.{name}` must be at least 100 ms")),
+            Some(v) => Ok(Duration::from_millis(v)),
+            None => Ok(default),
+        };
+        let intervals = Intervals {
+            live: ms("interval_ms", self.interval_ms, d.live)?,
+            slow: ms("slow_interval_ms", self.slow_interval_ms, d.slow)?,
+            timeout: ms("timeout_ms", self.timeout_ms, d.timeout)?,
+        };
+        if intervals.timeout > intervals.live {
+            return Err("`telemetry.timeout_ms` must not exceed `telemetry.interval_ms`".into());
+        }
+        let h = HistorySettings::default();
+        let history = HistorySettings {
+            bucket: ms("history_bucket_ms", self.history_bucket_ms, h.bucket)?,
+            retention: match self.history_days {
+                Some(0) => return Err("`telemetry.history_days` must be at least 1".into()),
+                Some(days) => Duration::from_secs(days * 24 * 3600),
+                None => h.retention,
+            },
+        };
+        Ok((intervals, history))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetEntry {
+    name: Spanned<String>,
+    url: Spanned<SecretUrl>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CeleryEntry {
+    name: Spanned<String>,
+    url: Spanned<SecretUrl>,
+    #[serde(default = "default_queues")]
+    queues: Vec<Spanned<String>>,
+    #[serde(default)]
+    global_keyprefix: String,
+}
+
+fn default_queues() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "celery".to_owned())]
+}
+
+pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
+    let at = |span: Option<Range<usize>>, message: String| {
+        let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+        Error::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    let file: File = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_owned()))?;
+
+    let defaults = Config::default();
+    let (telemetry, history) = match file.telemetry {
+        Some(section) => {
+            let span = section.span();
+            section
+                .into_inner()
+                .validate()
+                .map_err(|m| at(Some(span), m))?
+        }
+        None => Default::default(),
+    };
+    let mut config = Config {
+        listen: file.listen.unwrap_or(defaults.listen),
+        data_dir: file.data_dir.unwrap_or(defaults.data_dir),
+        site_dir: file.site_dir,
+        targets: Vec::new(),
+        access: match file.access {
+            Some(section) => {
+                let span = section.span();
+                section
+                    .into_inner()
+                    .validate()
+                    .map_err(|(at_span, m)| at(at_span.or(Some(span)), m))?
+            }
+            None => Default::default(),
+        },
+        telemetry,
+        history,
+        thresholds: match file.resources {
+            Some(section) => {
+                let span = section.span();
+                section
+                    .into_inner()
+                    .validate()
+                    .map_err(|m| at(Some(span), m))?
+            }
+            None => Thresholds::default(),
+        },
+    };
+    let entries = file
+        .postgres
+        .into_iter()
+        .map(|t| (TargetKind::Postgres, t.name, t.url, None))
+        .chain(
+            file.redis
+                .into_iter()
+                .map(|t| (TargetKind::Redis, t.name, t.url, None)),
+        )
+        .chain(file.celery.into_iter().map(|c| {
+            (
+                TargetKind::Celery,
+                c.name,
+                c.url,
+                Some((c.queues, c.global_keyprefix)),
+            )
+        }));
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (kind, name, url, celery) in entries {
+        let name_span = name.span();
+        let name = name.into_inner();
+        validate_name(&name).map_err(|m| at(Some(name_span.clone()), m))?;
+        if let Some(first) = seen.get(&name) {
+            let (line, _) = line_column(text, *first);
+            return Err(at(
+                Some(name_span),
+                format!(
+                    "duplicate target name `{name}` (first defined on line {line}); names must be unique across all kinds"
+                ),
+            ));
+        }
+        seen.insert(name.clone(), name_span.start);
+        let url_span = url.span();
+        let url = url.into_inner();
+        check_scheme(kind, &url).map_err(|e| at(Some(url_span), e.to_string()))?;
+        let celery = match celery {
+            Some((queues, global_keyprefix)) => {
+                let mut names = Vec::with_capacity(queues.len());
+                for q in queues {
+                    let span = q.span();
+                    let q = q.into_inner();
+                    if q.is_empty() || q.chars().any(char::is_control) {
+                        return Err(at(
+                            Some(span),
+                            format!(
+                                "invalid queue name {q:?}: expected a non-empty name without control characters"
+                            ),
+                        ));
+                    }
+                    names.push(q);
+                }
+                Some(CeleryBroker {
+                    queues: names,
+                    global_keyprefix,
+                })
+            }
+            None => None,
+        };
+        config.targets.push(Target {
+            name,
+            kind,
+            url,
+            celery,
+        });
+    }
+    Ok(config)
+}
+
+/// Checks that `url` has a scheme the target kind connects with.
+pub(super) fn check_scheme(kind: TargetKind, url: &SecretUrl) -> secret::Result<()> {
+    match kind {
+        TargetKind::Postgres => {
+            url.require_scheme(&["postgres", "postgresql"], "postgres:// or postgresql://")
+        }
+        TargetKind::Redis | TargetKind::Celery => {
+            url.require_scheme(&["redis", "rediss"], "redis:// or rediss://")
+        }
+    }
+}
+
+fn validate_name(name: &str) -> std::result::Result<(), String> {
+    let ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid target name {name:?}: expected 1 to 63 lowercase letters, digits, `-` or `_`, starting with a letter"
+        ))
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

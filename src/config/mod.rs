@@ -1,0 +1,171 @@
+//! Console configuration: `pitwall.toml` plus environment overrides.
+//!
+//! The file is optional. `PITWALL_ADDR`, `PITWALL_DATA` and `PITWALL_SITE` override the listen
+//! address, the data directory and the site directory; `DATABASE_URL` and `REDIS_URL` each add one target (named `postgres` and `redis`)
+//! without a file. Every mistake is reported with the file, line and column, or the variable.
+
+mod access;
+mod error;
+mod file;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use access::{AccessConfig, IpNet, TrustedProxy};
+pub use error::{Error, Result};
+
+use crate::TargetKind;
+use crate::secret::SecretUrl;
+use crate::telemetry::{HistorySettings, Intervals, Thresholds};
+
+/// The environment variable naming the config file when `--config` is not given.
+pub const CONFIG_VAR: &str = "PITWALL_CONFIG";
+/// The file read from the working directory when neither `--config` nor `PITWALL_CONFIG` is set.
+pub const DEFAULT_FILE: &str = "pitwall.toml";
+
+/// The console's whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the console listens.
+    pub listen: SocketAddr,
+    /// Where the console keeps its own store.
+    pub data_dir: PathBuf,
+    /// The site directory (wasm, JS, CSS, assets); `None` means `site/` next to the binary.
+    pub site_dir: Option<PathBuf>,
+    /// The monitored targets, names unique across kinds.
+    pub targets: Vec<Target>,
+    /// Sessions, sign-in protection and trusted-proxy sign-in.
+    pub access: AccessConfig,
+    /// How often the collectors run.
+    pub telemetry: Intervals,
+    /// How metric history is downsampled and kept.
+    pub history: HistorySettings,
+    /// When the console's machine deserves a recommendation.
+    pub thresholds: Thresholds,
+}
+
+/// One monitored service.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Unique name: lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// What kind of service this is.
+    pub kind: TargetKind,
+    /// How to reach it (redacted when printed).
+    pub url: SecretUrl,
+    /// Broker settings, for Celery targets only.
+    pub celery: Option<CeleryBroker>,
+}
+
+/// How a Celery broker lays out its queues on Redis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CeleryBroker {
+    /// Queue names to watch (more are discovered from kombu's binding sets).
+    pub queues: Vec<String>,
+    /// kombu's `global_keyprefix`, prepended to every key.
+    pub global_keyprefix: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir: PathBuf::from("pitwall-data"),
+            site_dir: None,
+            targets: Vec::new(),
+            access: AccessConfig::default(),
+            telemetry: Intervals::default(),
+            history: HistorySettings::default(),
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration the way every CLI command does: the file from `explicit`, else from
+    /// `PITWALL_CONFIG`, else `pitwall.toml` if it exists; then the environment overrides.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        Self::load_with(explicit, |var| {
+            std::env::var(var).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// [`Config::load`] with the environment given as a function, for tests.
+    pub fn load_with(
+        explicit: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => match env(CONFIG_VAR) {
+                Some(p) => Some(PathBuf::from(p)),
+                None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.exists()),
+            },
+        };
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                file::parse(&path, &text)?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    /// Parses a config file's text; `path` is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        file::parse(path, text)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(addr) = env("PITWALL_ADDR") {
+            self.listen = addr.parse().map_err(|e| Error::Env {
+                var: "PITWALL_ADDR",
+                message: format!("{e}: expected an address such as 127.0.0.1:3000"),
+            })?;
+        }
+        if let Some(dir) = env("PITWALL_DATA") {
+            self.data_dir = PathBuf::from(dir);
+        }
+        if let Some(dir) = env("PITWALL_SITE") {
+            self.site_dir = Some(PathBuf::from(dir));
+        }
+        for (var, name, kind) in [
+            ("DATABASE_URL", "postgres", TargetKind::Postgres),
+            ("REDIS_URL", "redis", TargetKind::Redis),
+        ] {
+            let Some(value) = env(var) else { continue };
+            let url = SecretUrl::parse(&value)
+                .and_then(|u| file::check_scheme(kind, &u).map(|()| u))
+                .map_err(|e| Error::Env {
+                    var,
+                    message: e.to_string(),
+                })?;
+            if self.targets.iter().any(|t| t.name == name) {
+                return Err(Error::Env {
+                    var,
+                    message: format!("the config file already defines a target named `{name}`"),
+                });
+            }
+            self.targets.push(Target {
+                name: name.to_owned(),
+                kind,
+                url,
+                celery: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// The target with this name.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

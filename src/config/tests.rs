@@ -1,0 +1,298 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config> {
+    Config::parse(Path::new("pitwall.toml"), text)
+}
+
+#[test]
+fn full_file_parses() {
+    let config = parse(
+        r#"
+listen = "0.0.0.0:8080"
+data_dir = "/var/lib/pitwall"
+
+[[postgres]]
+name = "main"
+url = "postgres://app:secret@db:5432/shop"
+
+[[redis]]
+name = "cache"
+url = "redis://:pw@cache:6379/0"
+
+[[celery]]
+name = "tasks"
+url = "redis://broker/1"
+queues = ["celery", "emails"]
+global_keyprefix = "prod:"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.targets.len(), 3);
+    let tasks = config.target("tasks").unwrap();
+    assert_eq!(tasks.kind, TargetKind::Celery);
+    assert_eq!(
+        tasks.celery,
+        Some(CeleryBroker {
+            queues: vec!["celery".into(), "emails".into()],
+            global_keyprefix: "prod:".into()
+        })
+    );
+    assert_eq!(
+        config.target("main").unwrap().url.to_string(),
+        "db:5432/shop"
+    );
+}
+
+#[test]
+fn celery_queues_default_to_celery() {
+    let config = parse("[[celery]]\nname = \"q\"\nurl = \"redis://b/0\"\n").unwrap();
+    assert_eq!(
+        config.targets[0].celery.as_ref().unwrap().queues,
+        vec!["celery".to_owned()]
+    );
+}
+
+#[test]
+fn unknown_key_is_located_and_named() {
+    let err = parse("listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("pitwall.toml:2:1: unknown field `listen_addr`, expected one of"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_key_inside_a_target() {
+    let err = parse("[[redis]]\nname = \"c\"\nurl = \"redis://x\"\npasword = \"p\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:4:1: unknown field `pasword`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_url_is_located_and_not_echoed() {
+    let err =
+        parse("[[postgres]]\nname = \"db\"\nurl = \"postgres//user:hunter2@db\"\n").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("pitwall.toml:3:7: invalid URL: relative URL without a base"),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[test]
+fn wrong_scheme_for_the_kind() {
+    let err = parse("[[redis]]\nname = \"c\"\nurl = \"postgres://db/x\"\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pitwall.toml:3:7: unsupported scheme `postgres`, expected redis:// or rediss://"
+    );
+}
+
+#[test]
+fn duplicate_target_name_across_kinds() {
+    let err = parse(
+        "[[postgres]]\nname = \"main\"\nurl = \"postgres://db/x\"\n\n[[redis]]\nname = \"main\"\nurl = \"redis://c\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pitwall.toml:6:8: duplicate target name `main` (first defined on line 2); names must be unique across all kinds"
+    );
+}
+
+#[test]
+fn invalid_target_name() {
+    let err = parse("[[redis]]\nname = \"Cache One\"\nurl = \"redis://c\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:2:8: invalid target name \"Cache One\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_listen_address() {
+    let err = parse("listen = \"localhost\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:1:10: invalid socket address syntax"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let err = parse("[[redis]\nname = 1\n").unwrap_err();
+    assert!(err.to_string().starts_with("pitwall.toml:1:"), "{err}");
+}
+
+#[test]
+fn wrong_type_names_the_expectation() {
+    let err =
+        parse("[[celery]]\nname = \"q\"\nurl = \"redis://b\"\nqueues = \"celery\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:4:10: invalid type: string \"celery\", expected a sequence"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_adds_targets_and_overrides() {
+    let env = |var: &str| match var {
+        "PITWALL_ADDR" => Some("127.0.0.1:4000".to_owned()),
+        "PITWALL_DATA" => Some("/tmp/pw".to_owned()),
+        "DATABASE_URL" => Some("postgres://u:p@h:5/d".to_owned()),
+        "REDIS_URL" => Some("redis://h:6/1".to_owned()),
+        _ => None,
+    };
+    let config = Config::load_with(None, env).unwrap();
+    assert_eq!(config.listen.port(), 4000);
+    assert_eq!(config.data_dir, Path::new("/tmp/pw"));
+    let names: Vec<_> = config
+        .targets
+        .iter()
+        .map(|t| (t.name.as_str(), t.kind))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("postgres", TargetKind::Postgres),
+            ("redis", TargetKind::Redis)
+        ]
+    );
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let err =
+        Config::load_with(None, |v| (v == "REDIS_URL").then(|| "http://x".to_owned())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "environment variable REDIS_URL: unsupported scheme `http`, expected redis:// or rediss://"
+    );
+    let err =
+        Config::load_with(None, |v| (v == "PITWALL_ADDR").then(|| "nope".to_owned())).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("environment variable PITWALL_ADDR:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_file_from_variable_and_missing_file() {
+    let err = Config::load_with(None, |v| {
+        (v == CONFIG_VAR).then(|| "/nonexistent/pitwall.toml".to_owned())
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/pitwall.toml: cannot read the config file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_target_must_not_clash_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pitwall.toml");
+    std::fs::write(&path, "[[redis]]\nname = \"redis\"\nurl = \"redis://c\"\n").unwrap();
+    let err = Config::load_with(Some(&path), |v| {
+        (v == "REDIS_URL").then(|| "redis://d".to_owned())
+    })
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "environment variable REDIS_URL: the config file already defines a target named `redis`"
+    );
+}
+
+#[test]
+fn access_section_parses_and_validates() {
+    let config = parse(
+        "[access]\nsession_idle_minutes = 30\nlockout_after = 3\n\n[access.trusted_proxy]\nheader = \"X-Forwarded-User\"\nproxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.access.settings.idle.as_secs(), 1800);
+    assert_eq!(config.access.settings.lockout_after, 3);
+    let proxy = config.access.trusted_proxy.unwrap();
+    assert_eq!(proxy.header, "x-forwarded-user");
+    assert!(proxy.trusts("10.9.8.7".parse().unwrap()));
+    assert!(!proxy.trusts("192.168.0.1".parse().unwrap()));
+
+    let err = parse("[access.trusted_proxy]\nheader = \"X-User\"\nproxies = [\"proxy.local\"]\n")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:3:12: invalid proxy address \"proxy.local\""),
+        "{err}"
+    );
+    let err = parse("[access]\nlockout_after = 0\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`access.lockout_after` must be at least 1"),
+        "{err}"
+    );
+    let err = parse("[access]\nsession_minutes = 5\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:2:1: unknown field `session_minutes`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn telemetry_intervals() {
+    let config =
+        parse("[telemetry]\ninterval_ms = 1000\nslow_interval_ms = 5000\ntimeout_ms = 800\n")
+            .unwrap();
+    assert_eq!(config.telemetry.live.as_millis(), 1000);
+    assert_eq!(config.telemetry.slow.as_millis(), 5000);
+    assert_eq!(
+        parse("").unwrap().telemetry,
+        crate::telemetry::Intervals::default()
+    );
+    let history = parse("[telemetry]\nhistory_bucket_ms = 1000\nhistory_days = 2\n")
+        .unwrap()
+        .history;
+    assert_eq!(
+        (history.bucket.as_secs(), history.retention.as_secs()),
+        (1, 2 * 24 * 3600)
+    );
+    let err = parse("[telemetry]\nhistory_days = 0\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`telemetry.history_days` must be at least 1"),
+        "{err}"
+    );
+    let err = parse("[telemetry]\ninterval_ms = 10\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`telemetry.interval_ms` must be at least 100 ms"),
+        "{err}"
+    );
+    let err = parse("[telemetry]\ninterval_ms = 1000\ntimeout_ms = 2000\n").unwrap_err();
+    assert!(err.to_string().contains("must not exceed"), "{err}");
+}
+
+#[test]
+fn resource_thresholds() {
+    let config = parse("[resources]\nmemory_pct = 85\n").unwrap();
+    assert_eq!(config.thresholds.memory_pct, 85.0);
+    assert_eq!(config.thresholds.cpu_pct, 70.0);
+    let err = parse("[resources]\ndisk_pct = 120\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`resources.disk_pct` must be between 0 and 100"),
+        "{err}"
+    );
+}

@@ -1,0 +1,138 @@
+//! Connections to targets, each bounded by timeouts, whose errors never carry credentials.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::secret::SecretUrl;
+
+/// A small lazily connected pool for a PostgreSQL target: one connection, every statement bounded
+/// by `statement_timeout`, and a short `lock_timeout` so Pitwall never queues behind a lock.
+pub fn pg_pool(url: &SecretUrl, timeout: Duration) -> Result<PgPool, String> {
+    let options: PgConnectOptions = url
+        .expose()
+        .parse()
+        .map_err(|e: sqlx::Error| format!("{url}: {}", redact(&e.to_string())))?;
+    let options = options.application_name("pitwall").options([
+        ("statement_timeout", format!("{}", timeout.as_millis())),
+        ("lock_timeout", "500".to_owned()),
+    ]);
+    Ok(PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(timeout)
+        .connect_lazy_with(options))
+}
+
+/// A PostgreSQL driver error as people should read it: a pool that could not hand out its
+/// connection in time means the server did not answer.
+pub fn pg_error(e: &sqlx::Error, timeout: Duration) -> String {
+    match e {
+        sqlx::Error::PoolTimedOut => no_answer(timeout),
+        other => redact(&other.to_string()),
+    }
+}
+
+/// One multiplexed connection to a Redis target, opened on first use and again after a failure.
+pub struct RedisLink {
+    client: redis::Client,
+    conn: Option<redis::aio::MultiplexedConnection>,
+    timeout: Duration,
+}
+
+impl RedisLink {
+    /// A link to `url`; nothing connects until the first command.
+    pub fn new(url: &SecretUrl, timeout: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url.expose())
+            .map_err(|e| format!("{url}: {}", redact(&e.to_string())))?;
+        Ok(Self {
+            client,
+            conn: None,
+            timeout,
+        })
+    }
+
+    /// Runs one command or pipeline; a failure drops the connection so the next call reconnects.
+    pub async fn query<T>(
+        &mut self,
+        run: impl AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, String> {
+        if self.conn.is_none() {
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout));
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(|e| self.describe(&e))?;
+            self.conn = Some(conn);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        match run(conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let message = self.describe(&e);
+                self.conn = None;
+                Err(message)
+            }
+        }
+    }
+
+    /// Forgets the connection (after a timeout the caller imposed).
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+
+    fn describe(&self, e: &redis::RedisError) -> String {
+        if e.is_timeout() {
+            no_answer(self.timeout)
+        } else {
+            redact(&e.to_string())
+        }
+    }
+}
+
+/// The message for a target that did not answer in time.
+pub fn no_answer(timeout: Duration) -> String {
+    format!("no answer within {} ms", timeout.as_millis())
+}
+
+/// Drops anything that looks like a URL with credentials from a driver's message.
+pub fn redact(message: &str) -> String {
+    message
+        .split_whitespace()
+        .map(|word| {
+            if word.contains("://") && word.contains('@') {
+                "<url>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The value of `field` in an `INFO` reply.
+pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_info_fields() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(info_field(info, "redis_version"), Some("7.0.15"));
+        assert_eq!(info_field(info, "redis_mode"), Some("standalone"));
+        assert_eq!(info_field(info, "missing"), None);
+    }
+
+    #[test]
+    fn redacts_urls_in_errors() {
+        assert_eq!(redact("bad postgres://u:pw@h/db here"), "bad <url> here");
+    }
+}

@@ -1,0 +1,132 @@
+//! The console's own store: users, sessions, jobs, audit log, alert state and metric history.
+//!
+//! Callers hold an `Arc<dyn Store>`; SQLite (a file under the data directory) is the default
+//! backend, and a PostgreSQL backend for several console instances can implement the same trait.
+//! Every change that is audited is written in one transaction with its audit row; the audit log
+//! itself can only be appended to.
+
+mod records;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use records::{Bucket, NewAudit, NewSession, StoredUser};
+pub use sqlite::SqliteStore;
+
+use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or a query failed.
+    #[error("store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migrations failed.
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result type of this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The console's own persistent state.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name of the backend, such as `sqlite`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the store answers a query.
+    async fn ping(&self) -> Result<()>;
+
+    /// The newest applied schema migration.
+    async fn schema_version(&self) -> Result<i64>;
+
+    /// How many users exist.
+    async fn count_users(&self) -> Result<u64>;
+
+    /// The user with this name, hash included.
+    async fn user(&self, username: &str) -> Result<Option<StoredUser>>;
+
+    /// Every user, for the Users page.
+    async fn list_users(&self, now_ms: u64) -> Result<Vec<UserSummary>>;
+
+    /// Adds a user; false (and nothing written) when the name is taken.
+    async fn insert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        audit: &NewAudit,
+    ) -> Result<bool>;
+
+    /// Sets a new password hash and/or role, clears any lockout and ends the user's sessions;
+    /// false when there is no such user.
+    async fn update_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        role: Option<Role>,
+        audit: &NewAudit,
+    ) -> Result<bool>;
+
+    /// Removes a user and their sessions; false when there is no such user.
+    async fn delete_user(&self, username: &str, audit: &NewAudit) -> Result<bool>;
+
+    /// Records a failed sign-in: counts it against the user (if known) and locks them until
+    /// `lock_until_ms` when given.
+    async fn record_sign_in_failure(
+        &self,
+        user_id: Option<i64>,
+        lock_until_ms: Option<u64>,
+        audit: &NewAudit,
+    ) -> Result<()>;
+
+    /// Opens a session after a successful sign-in (closing the one it replaces, clearing failures).
+    async fn open_session(&self, session: &NewSession, audit: &NewAudit) -> Result<()>;
+
+    /// The user of a live session, noting the activity; expired or idle sessions are removed.
+    async fn session_user(
+        &self,
+        id_hash: &str,
+        now_ms: u64,
+        idle_ms: u64,
+    ) -> Result<Option<CurrentUser>>;
+
+    /// Ends a session.
+    async fn close_session(&self, id_hash: &str, audit: &NewAudit) -> Result<()>;
+
+    /// Appends an audit row for an action that changes nothing in the store itself.
+    async fn append_audit(&self, audit: &NewAudit) -> Result<()>;
+
+    /// A page of the audit log, newest first.
+    async fn audit_page(&self, filter: &AuditFilter) -> Result<AuditPage>;
+
+    /// Saves downsampled buckets (a bucket saved again replaces the earlier one).
+    async fn save_buckets(&self, buckets: &[Bucket]) -> Result<()>;
+
+    /// The buckets of one series and width starting in `[from_ms, to_ms)`, oldest first.
+    async fn buckets(
+        &self,
+        series: &str,
+        width_ms: u64,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<Bucket>>;
+
+    /// Removes buckets that start before `before_ms`; returns how many.
+    async fn prune_buckets(&self, before_ms: u64) -> Result<u64>;
+}
+
+/// Opens the default store (SQLite under `data_dir`), applying migrations.
+pub async fn open(data_dir: &Path) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqliteStore::open(data_dir).await?))
+}

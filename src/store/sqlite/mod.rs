@@ -1,0 +1,206 @@
+//! The embedded SQLite store.
+
+mod access;
+mod history;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Bucket, Error, NewAudit, NewSession, Result, Store, StoredUser};
+use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+
+/// The file name of the store inside the data directory.
+pub const FILE_NAME: &str = "pitwall.db";
+
+/// The console's store in a SQLite file (WAL mode, migrations applied at open).
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/pitwall.db` and applies pending migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(data_dir.join(FILE_NAME))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64> {
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(version)
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        access::count_users(&self.pool).await
+    }
+
+    async fn user(&self, username: &str) -> Result<Option<StoredUser>> {
+        access::user(&self.pool, username).await
+    }
+
+    async fn list_users(&self, now_ms: u64) -> Result<Vec<UserSummary>> {
+        access::list_users(&self.pool, now_ms).await
+    }
+
+    async fn insert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        access::insert_user(&self.pool, username, password_hash, role, audit).await
+    }
+
+    async fn update_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        role: Option<Role>,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        access::update_user(&self.pool, username, password_hash, role, audit).await
+    }
+
+    async fn delete_user(&self, username: &str, audit: &NewAudit) -> Result<bool> {
+        access::delete_user(&self.pool, username, audit).await
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        user_id: Option<i64>,
+        lock_until_ms: Option<u64>,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        access::record_sign_in_failure(&self.pool, user_id, lock_until_ms, audit).await
+    }
+
+    async fn open_session(&self, session: &NewSession, audit: &NewAudit) -> Result<()> {
+        access::open_session(&self.pool, session, audit).await
+    }
+
+    async fn session_user(
+        &self,
+        id_hash: &str,
+        now_ms: u64,
+        idle_ms: u64,
+    ) -> Result<Option<CurrentUser>> {
+        access::session_user(&self.pool, id_hash, now_ms, idle_ms).await
+    }
+
+    async fn close_session(&self, id_hash: &str, audit: &NewAudit) -> Result<()> {
+        access::close_session(&self.pool, id_hash, audit).await
+    }
+
+    async fn append_audit(&self, audit: &NewAudit) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        access::append(&mut conn, audit).await
+    }
+
+    async fn audit_page(&self, filter: &AuditFilter) -> Result<AuditPage> {
+        access::audit_page(&self.pool, filter).await
+    }
+
+    async fn save_buckets(&self, buckets: &[Bucket]) -> Result<()> {
+        history::save(&self.pool, buckets).await
+    }
+
+    async fn buckets(
+        &self,
+        series: &str,
+        width_ms: u64,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<Bucket>> {
+        history::load(&self.pool, series, width_ms, from_ms, to_ms).await
+    }
+
+    async fn prune_buckets(&self, before_ms: u64) -> Result<u64> {
+        history::prune(&self.pool, before_ms).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/data");
+        let store = SqliteStore::open(&data).await.unwrap();
+        store.ping().await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), 1);
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        for t in [
+            "alert_state",
+            "audit_log",
+            "jobs",
+            "metric_history",
+            "sessions",
+            "users",
+        ] {
+            assert!(
+                tables.iter().any(|n| n == t),
+                "missing table {t}: {tables:?}"
+            );
+        }
+        drop(store);
+        assert!(data.join(FILE_NAME).exists());
+        let again = SqliteStore::open(&data).await.unwrap();
+        assert_eq!(again.schema_version().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn unusable_data_dir_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = SqliteStore::open(&file.join("sub")).await.err().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("cannot create the data directory"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("a-file/sub"), "{err}");
+    }
+}

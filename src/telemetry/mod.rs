@@ -1,0 +1,234 @@
+//! Live telemetry: what the collectors measured, as the pages and the stream see it.
+//!
+//! One collector runs per target and metric family, whoever is watching; each publishes a
+//! [`Reading`] into one shared [`Snapshot`], which every open page receives over a single stream.
+//! The types here are shared with the browser; the collectors, rings and the hub that schedules
+//! them sit behind the `services` feature.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "services")]
+pub mod collect;
+#[cfg(feature = "services")]
+mod history;
+#[cfg(feature = "services")]
+mod hub;
+#[cfg(feature = "services")]
+mod rate;
+#[cfg(feature = "services")]
+mod ring;
+
+#[cfg(feature = "services")]
+pub use history::{HistorySettings, downsample};
+#[cfg(feature = "services")]
+pub use hub::{Intervals, Telemetry};
+#[cfg(feature = "services")]
+pub use rate::Counters;
+#[cfg(feature = "services")]
+pub use ring::Ring;
+
+/// A group of metrics one collector gathers in one round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// The machine the console runs on.
+    Host,
+    /// The console's own process.
+    Console,
+    /// A Redis server: hit rate, ops, memory, clients (`INFO`).
+    Redis,
+    /// A PostgreSQL database: transactions, cache hits, connections (`pg_stat_database`).
+    Database,
+    /// A PostgreSQL workload: query rate and latency from `pg_stat_statements` deltas.
+    Statements,
+    /// A Celery broker's queues: depth across kombu's priority lists.
+    Queues,
+}
+
+impl Family {
+    /// The name used in series keys and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Host => "host",
+            Family::Console => "console",
+            Family::Redis => "redis",
+            Family::Database => "database",
+            Family::Statements => "statements",
+            Family::Queues => "queues",
+        }
+    }
+}
+
+/// Whether a family's figures are current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Health {
+    /// Not collected yet.
+    Pending,
+    /// The last collection succeeded.
+    Ok,
+    /// The last collection did not finish in time; the figures shown are older.
+    Stale {
+        /// Why.
+        reason: String,
+    },
+    /// The last collection failed.
+    Down {
+        /// Why, without credentials.
+        reason: String,
+    },
+}
+
+/// The latest figures of one family of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The target's name (`host` and `console` for the console's own machine and process).
+    pub target: String,
+    /// Which family.
+    pub family: Family,
+    /// Whether the figures are current.
+    pub health: Health,
+    /// Since when the family has been in this health, Unix ms.
+    pub since_ms: u64,
+    /// When the figures were measured, Unix ms (0 before the first success).
+    pub at_ms: u64,
+    /// The figures, by metric name (see [`metric`]); a rate appears from the second poll on.
+    pub values: Vec<(String, f64)>,
+}
+
+impl Reading {
+    /// The value of `metric`, if measured.
+    pub fn value(&self, metric: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(m, _)| m == metric)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Everything the collectors know right now. `seq` grows with every change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Sequence number of this snapshot (the stream's event id).
+    pub seq: u64,
+    /// One reading per target and family.
+    pub readings: Vec<Reading>,
+}
+
+impl Snapshot {
+    /// The reading of one target's family.
+    pub fn reading(&self, target: &str, family: Family) -> Option<&Reading> {
+        self.readings
+            .iter()
+            .find(|r| r.target == target && r.family == family)
+    }
+
+    /// Every reading of a family.
+    pub fn family(&self, family: Family) -> impl Iterator<Item = &Reading> {
+        self.readings.iter().filter(move |r| r.family == family)
+    }
+}
+
+/// When a resource of the console's machine deserves a recommendation, in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// CPU busy.
+    pub cpu_pct: f64,
+    /// Memory in use.
+    pub memory_pct: f64,
+    /// Disk space used on the data directory's file system.
+    pub disk_pct: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            cpu_pct: 70.0,
+            memory_pct: 80.0,
+            disk_pct: 90.0,
+        }
+    }
+}
+
+/// One point of a series: Unix ms and value.
+pub type Point = (u64, f64);
+
+/// The name of a series: `target/family/metric`.
+pub fn series_key(target: &str, family: Family, metric: &str) -> String {
+    format!("{target}/{}/{metric}", family.as_str())
+}
+
+/// Metric names, shared by collectors and pages.
+pub mod metric {
+    /// Share of keyspace lookups that hit, percent, over the last interval.
+    pub const HIT_RATE: &str = "hit_rate";
+    /// Commands per second.
+    pub const OPS: &str = "ops_per_sec";
+    /// Bytes of memory in use.
+    pub const USED_MEMORY: &str = "used_memory_bytes";
+    /// The configured memory limit in bytes (0: none).
+    pub const MAX_MEMORY: &str = "max_memory_bytes";
+    /// Memory in use against the limit, percent (only with a limit).
+    pub const MEMORY_OF_MAX: &str = "memory_of_max_pct";
+    /// RSS over used memory.
+    pub const FRAGMENTATION: &str = "fragmentation_ratio";
+    /// Keys evicted per second.
+    pub const EVICTIONS: &str = "evictions_per_sec";
+    /// Keys expired per second.
+    pub const EXPIRATIONS: &str = "expirations_per_sec";
+    /// Connected clients.
+    pub const CLIENTS: &str = "clients";
+    /// Connections rejected per second.
+    pub const REJECTED: &str = "rejected_per_sec";
+    /// Keys in all databases.
+    pub const KEYS: &str = "keys";
+    /// Transactions (commits and rollbacks) per second.
+    pub const TPS: &str = "tps";
+    /// Share of block reads served from shared buffers, percent, over the last interval.
+    pub const CACHE_HIT: &str = "cache_hit_pct";
+    /// Connections to the server.
+    pub const CONNECTIONS: &str = "connections";
+    /// Connections against `max_connections`, percent.
+    pub const CONNECTIONS_OF_MAX: &str = "connections_of_max_pct";
+    /// Deadlocks per second.
+    pub const DEADLOCKS: &str = "deadlocks_per_sec";
+    /// Statement executions per second.
+    pub const CALLS: &str = "calls_per_sec";
+    /// 95th percentile of statement latency in ms, derived from per-statement means.
+    pub const P95_MS: &str = "p95_ms";
+    /// Mean statement latency in ms.
+    pub const MEAN_MS: &str = "mean_ms";
+    /// Messages waiting in all queues.
+    pub const QUEUE_DEPTH: &str = "depth";
+    /// Messages delivered but not yet acknowledged.
+    pub const UNACKED: &str = "unacked";
+    /// CPU busy, percent of all cores.
+    pub const CPU: &str = "cpu_pct";
+    /// Memory in use, percent.
+    pub const MEMORY: &str = "memory_pct";
+    /// Swap in use, percent.
+    pub const SWAP: &str = "swap_pct";
+    /// One-minute load average.
+    pub const LOAD1: &str = "load1";
+    /// Space used on the data directory's file system, percent.
+    pub const DISK: &str = "disk_pct";
+    /// Bytes read from block devices per second.
+    pub const DISK_READ: &str = "disk_read_bytes_per_sec";
+    /// Bytes written to block devices per second.
+    pub const DISK_WRITE: &str = "disk_write_bytes_per_sec";
+    /// Bytes received per second (all interfaces but loopback).
+    pub const NET_RX: &str = "net_rx_bytes_per_sec";
+    /// Bytes sent per second (all interfaces but loopback).
+    pub const NET_TX: &str = "net_tx_bytes_per_sec";
+    /// Resident memory of the console process in bytes.
+    pub const RSS: &str = "rss_bytes";
+    /// CPU of the console process, percent of one core.
+    pub const PROCESS_CPU: &str = "process_cpu_pct";
+    /// Open live streams.
+    pub const STREAMS: &str = "stream_clients";
+
+    /// Per-queue depth metric name.
+    pub fn queue_depth(queue: &str) -> String {
+        format!("depth:{queue}")
+    }
+}
