@@ -23,6 +23,7 @@ command -v redis-server >/dev/null || apt_missing+=(redis-server)
 command -v chromium >/dev/null || apt_missing+=(chromium)
 command -v npm >/dev/null || apt_missing+=(nodejs npm)
 command -v cc >/dev/null || apt_missing+=(build-essential)
+command -v pkill >/dev/null || apt_missing+=(procps)
 if ((${#apt_missing[@]})); then
   say "Installing system packages: ${apt_missing[*]}"
   $SUDO apt-get update -qq

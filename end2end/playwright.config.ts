@@ -52,13 +52,13 @@ export default defineConfig({
       name: "hydrated",
       use: { ...chromium, storageState: ADMIN_STATE },
       dependencies: ["setup"],
-      testIgnore: /no-js\.spec\.ts|access\.spec\.ts|restart\.spec\.ts/,
+      testIgnore: /no-js\.spec\.ts|access\.spec\.ts|restart\.spec\.ts|outage\.spec\.ts/,
     },
     // Sign-in, sign-out and roles: each test signs in itself.
     { name: "access", use: { ...chromium }, testMatch: /access\.spec\.ts/ },
     { name: "no-js", use: { ...chromium, javaScriptEnabled: false }, testMatch: /no-js\.spec\.ts/ },
     // A console of its own, stopped and started under an open page.
-    { name: "restart", use: { ...chromium }, testMatch: /restart\.spec\.ts/ },
+    { name: "restart", use: { ...chromium }, testMatch: /restart\.spec\.ts|outage\.spec\.ts/ },
   ],
   webServer: {
     command: `"${bin}" demo --small`,

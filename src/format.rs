@@ -1,4 +1,7 @@
-//! Formatting shared by pages and the server: times and URL query values.
+//! Formatting shared by pages and the server: times, figures with their units, and URL query
+//! values.
+
+use serde::{Deserialize, Serialize};
 
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`, the same on server
 /// and browser (no locale, no clock), so server-rendered and hydrated pages agree.
@@ -35,6 +38,76 @@ pub fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// How a figure is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// `97.5 %`
+    Percent,
+    /// `12.3 ms`
+    Millis,
+    /// `1,234`
+    Count,
+    /// `1.5 GiB`
+    Bytes,
+    /// `1.5 MiB/s`
+    BytesPerSecond,
+    /// `0.42`
+    Plain,
+}
+
+impl Unit {
+    /// The unit's symbol, for axis names.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Percent => "%",
+            Unit::Millis => "ms",
+            Unit::Count | Unit::Plain => "",
+            Unit::Bytes => "bytes",
+            Unit::BytesPerSecond => "bytes/s",
+        }
+    }
+
+    /// The figure with its unit.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Percent => format!("{v:.1} %"),
+            Unit::Millis => format!("{v:.1} ms"),
+            Unit::Count => group_thousands(v.round() as i64),
+            Unit::Bytes => bytes(v),
+            Unit::BytesPerSecond => format!("{}/s", bytes(v)),
+            Unit::Plain => format!("{v:.2}"),
+        }
+    }
+}
+
+fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +123,17 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_utc(1_795_305_845_123), "2026-11-22 00:04:05 UTC");
+    }
+
+    #[test]
+    fn formats_figures() {
+        assert_eq!(Unit::Percent.format(97.54), "97.5 %");
+        assert_eq!(Unit::Millis.format(3.0), "3.0 ms");
+        assert_eq!(Unit::Count.format(1234567.0), "1,234,567");
+        assert_eq!(Unit::Count.format(12.0), "12");
+        assert_eq!(Unit::Bytes.format(512.0), "512 B");
+        assert_eq!(Unit::Bytes.format(1536.0 * 1024.0), "1.5 MiB");
+        assert_eq!(Unit::BytesPerSecond.format(2048.0), "2.0 KiB/s");
+        assert_eq!(Unit::Plain.format(0.4242), "0.42");
     }
 }

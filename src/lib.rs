@@ -5,6 +5,7 @@
 //! default `services` feature, so the hydrate build never pulls in sqlx, redis or tokio.
 
 pub mod access;
+pub mod embed;
 pub mod format;
 pub mod target;
 pub mod telemetry;
@@ -26,5 +27,5 @@ pub mod status;
 #[cfg(feature = "services")]
 pub mod store;
 
-pub use format::{format_utc, percent_encode};
+pub use format::{Unit, format_utc, percent_encode};
 pub use target::{TargetKind, TargetState, TargetStatus};

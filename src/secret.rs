@@ -61,6 +61,16 @@ impl SecretUrl {
     pub fn redacted(&self) -> &str {
         &self.redacted
     }
+
+    /// The TCP host and port it connects to (`None` for a Unix socket).
+    pub fn endpoint(&self) -> Option<(String, u16)> {
+        let host = self.url.host_str().filter(|h| !h.is_empty())?;
+        let port = self
+            .url
+            .port()
+            .or_else(|| default_port(self.url.scheme()))?;
+        Some((host.trim_matches(['[', ']']).to_owned(), port))
+    }
 }
 
 fn redact(url: &Url) -> String {

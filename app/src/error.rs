@@ -18,6 +18,9 @@ pub enum AppError {
     /// The input is not acceptable (422); the message names what is wrong.
     #[error("{0}")]
     Invalid(String),
+    /// The embed token does not open this (401); the message says why.
+    #[error("Refused: {0}.")]
+    Refused(String),
     /// Something failed on the server (500).
     #[error("Server error: {0}")]
     Server(String),
@@ -48,7 +51,7 @@ pub mod ssr {
     /// Sets the response status that matches `error` and returns it.
     pub fn fail(error: AppError) -> AppError {
         let status = match &error {
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::Refused(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,13 +1,13 @@
 //! The frame around every page: header, navigation, the signed-in user, and the main area.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos_router::components::{A, Outlet};
 use pitwall::access::{CurrentUser, Role};
 
 use crate::access::Session;
 
 /// The navigation entries, in order, with the role each needs.
-const NAV: [(&str, &str, Role); 9] = [
+const NAV: [(&str, &str, Role); 10] = [
     ("/", "Overview", Role::Viewer),
     ("/cache", "Cache", Role::Viewer),
     ("/queries", "Queries", Role::Viewer),
@@ -15,13 +15,20 @@ const NAV: [(&str, &str, Role); 9] = [
     ("/resources", "Resources", Role::Viewer),
     ("/jobs", "Jobs", Role::Viewer),
     ("/alerts", "Alerts", Role::Viewer),
+    ("/embeds", "Embeds", Role::Viewer),
     ("/users", "Users", Role::Viewer),
     ("/audit", "Audit", Role::Admin),
 ];
 
-/// Header with the product name, the navigation for the user's role and the user, then the page.
+/// The frame of every page with navigation: the layout of the routes below it.
 #[component]
-pub fn Layout(children: Children) -> impl IntoView {
+pub fn Layout() -> impl IntoView {
+    view! { <Frame><Outlet/></Frame> }
+}
+
+/// Header with the product name, the navigation for the user's role and the user, then `children`.
+#[component]
+pub fn Frame(children: Children) -> impl IntoView {
     let session = Session::get();
     view! {
         <a class="skip" href="#main">"Skip to content"</a>

@@ -6,6 +6,7 @@
 
 mod access;
 mod components;
+mod embed;
 mod error;
 mod layout;
 mod live;

@@ -2,11 +2,12 @@
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::access::{AuditPage, LoginPage, Session, SetupPage, UsersPage};
-use crate::layout::Layout;
+use crate::embed::{EmbedPage, EmbedsPage};
+use crate::layout::{Frame, Layout};
 use crate::live::Live;
 use crate::overview::OverviewPage;
 use crate::pages::{AlertsPage, CachePage, JobsPage, NotFound, QueriesPage, QueuesPage};
@@ -37,8 +38,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: layout and routes. Pages render whole on the server before they are sent
-/// (`SsrMode::Async`), so they are complete without JavaScript and their status codes stand.
+/// The application: routes. Pages render whole on the server before they are sent
+/// (`SsrMode::Async`), so they are complete without JavaScript and their status codes stand. Every
+/// page sits in the layout (header and navigation) except the embeddable panels.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -48,8 +50,9 @@ pub fn App() -> impl IntoView {
     view! {
         <Title formatter=|page: String| format!("{page} · Pitwall")/>
         <Router>
-            <Layout>
-                <Routes fallback=NotFound>
+            <Routes fallback=|| view! { <Frame><NotFound/></Frame> }>
+                <Route path=path!("/embed/:target/:panel") view=EmbedPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
                     <Route path=path!("/") view=OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/cache") view=CachePage ssr=SsrMode::Async/>
                     <Route path=path!("/queries") view=QueriesPage ssr=SsrMode::Async/>
@@ -57,12 +60,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/resources") view=ResourcesPage ssr=SsrMode::Async/>
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async/>
                     <Route path=path!("/alerts") view=AlertsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/embeds") view=EmbedsPage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
-                </Routes>
-            </Layout>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
@@ -78,7 +82,8 @@ fn mark_hydrated() {
 }
 
 /// Sends the page's Content-Security-Policy: scripts only from the console or carrying this
-/// response's nonce (the hydration script), wasm allowed, no framing.
+/// response's nonce (the hydration script), wasm allowed; framing only of embeddable panels by
+/// the configured origins.
 #[cfg(feature = "ssr")]
 fn set_content_security_policy() {
     use http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
@@ -88,10 +93,17 @@ fn set_content_security_policy() {
     ) else {
         return;
     };
+    // Only the embeddable panels may be framed, and only by the configured origins.
+    let embedded =
+        use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/embed/"));
+    let ancestors = match use_context::<pitwall::config::EmbedPolicy>() {
+        Some(policy) if embedded => policy.frame_ancestors(),
+        _ => "'none'".to_owned(),
+    };
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self'; \
          img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-         form-action 'self'; frame-ancestors 'none'",
+         form-action 'self'; frame-ancestors {ancestors}",
         &*nonce
     );
     if let Ok(value) = HeaderValue::from_str(&policy) {

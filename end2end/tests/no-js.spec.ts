@@ -23,7 +23,7 @@ test("overview is fully server-rendered", async ({ page }) => {
     }
   }).toPass({ timeout: 15_000 });
   await expect(page.locator("body[data-hydrated]")).toHaveCount(0);
-  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveCount(9);
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveCount(10);
 });
 
 test("links work as plain links", async ({ page }) => {
@@ -35,4 +35,17 @@ test("links work as plain links", async ({ page }) => {
 test("signing out works without JavaScript", async ({ page }) => {
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login$/);
+});
+
+test("signing in without JavaScript lands on the page first asked for, query and all", async ({ page }) => {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.goto("/audit?action=sign-in");
+  await expect(page).toHaveURL(/\/login\?next=/);
+  await page.getByLabel("User name").fill("admin");
+  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/audit\?action=sign-in$/);
+  await expect(page.getByRole("form", { name: "Filter the audit log" }).getByLabel("Action starts with")).toHaveValue(
+    "sign-in",
+  );
 });

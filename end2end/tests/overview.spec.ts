@@ -33,7 +33,7 @@ test("overview shows every demo target up with its version", async ({ page }) =>
 test("navigation reaches every page without a reload", async ({ page }) => {
   const nav = page.getByRole("navigation", { name: "Main" });
   await page.evaluate(() => ((window as any).__sameDocument = true));
-  for (const name of ["Cache", "Queries", "Queues", "Resources", "Jobs", "Alerts", "Users", "Audit", "Overview"]) {
+  for (const name of ["Cache", "Queries", "Queues", "Resources", "Jobs", "Alerts", "Embeds", "Users", "Audit", "Overview"]) {
     await nav.getByRole("link", { name }).click();
     await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
     await expect(nav.getByRole("link", { name })).toHaveAttribute("aria-current", "page");
@@ -107,6 +107,12 @@ test("the resources page shows the machine and the console live", async ({ page 
   const own = page.getByRole("region", { name: "Console figures" });
   await expect(own.getByText(/^\d+\.\d MiB$/)).toBeVisible();
   await expect(page.getByRole("region", { name: "Recommendations" })).toContainText(/threshold/);
+  // Connections per target endpoint; the cache and the broker share one Redis.
+  const connections = page.getByRole("table", { name: "Connections to targets" });
+  await expect(connections.getByRole("row").filter({ hasText: "app-db" }).getByRole("cell").last()).toHaveText(
+    /^[1-9]\d*$/,
+  );
+  await expect(connections.getByRole("row").filter({ hasText: "cache, tasks" })).toHaveCount(1);
   const line = host.getByRole("img", { name: "Memory over the last 15 minutes" }).locator("polyline");
   const before = await line.getAttribute("points");
   await expect.poll(() => line.getAttribute("points"), { timeout: 10_000 }).not.toBe(before);

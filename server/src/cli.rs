@@ -47,6 +47,35 @@ enum Command {
     /// Manage console users (in the store under the data directory).
     #[command(subcommand)]
     User(UserCommand),
+    /// Mint, list and revoke the read-only tokens that open embeddable panels.
+    #[command(subcommand)]
+    Embed(EmbedCommand),
+}
+
+#[derive(Subcommand)]
+enum EmbedCommand {
+    /// Mint a token and print it with an embed address (the token is not shown again).
+    Mint {
+        /// What it is for, such as the portal that uses it.
+        #[arg(long)]
+        label: String,
+        /// The panel it opens, such as `host/cpu` (see `pitwall embed panels`); every panel when
+        /// left out.
+        #[arg(long)]
+        panel: Option<String>,
+        /// How long it works: `12h`, `30d`, `365d`.
+        #[arg(long, default_value = "30d")]
+        lifetime: String,
+    },
+    /// List the tokens minted.
+    List,
+    /// Revoke a token by id; panels opened with it stop at their next refresh.
+    Revoke {
+        /// The token's id (from `pitwall embed list`).
+        id: String,
+    },
+    /// List the panels that can be embedded, with their addresses.
+    Panels,
 }
 
 #[derive(Subcommand)]
@@ -90,6 +119,8 @@ pub enum Error {
     Store(#[from] pitwall::store::Error),
     #[error(transparent)]
     Access(#[from] pitwall::access::Error),
+    #[error(transparent)]
+    Embed(#[from] pitwall::embed::Error),
     #[error("reading the password from standard input: {0}")]
     Stdin(std::io::Error),
 }
@@ -137,6 +168,7 @@ impl Cli {
                 println!("configuration OK");
             }
             Command::User(command) => user(command, &config).await?,
+            Command::Embed(command) => embed(command, &config).await?,
         }
         Ok(())
     }
@@ -203,6 +235,85 @@ async fn user(command: UserCommand, config: &Config) -> Result<(), Error> {
                     u.username, u.role, state, u.sessions
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn embed(command: EmbedCommand, config: &Config) -> Result<(), Error> {
+    use pitwall::embed::{Embeds, Error as E, Scope, catalogue, parse_duration};
+
+    let targets: Vec<_> = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.kind))
+        .collect();
+    let panels = catalogue(&targets, &config.thresholds);
+    let open = async || -> Result<Embeds, Error> {
+        Ok(Embeds::open(pitwall::store::open(&config.data_dir).await?).await?)
+    };
+    match command {
+        EmbedCommand::Panels => {
+            for p in &panels {
+                println!("{:<24} /embed/{:<24} {}", p.id, p.id, p.title);
+            }
+        }
+        EmbedCommand::Mint {
+            label,
+            panel,
+            lifetime,
+        } => {
+            let scope = match panel {
+                None => Scope::All,
+                Some(id) if panels.iter().any(|p| p.id == id) => Scope::Panel(id),
+                Some(id) => {
+                    return Err(E::Invalid(format!(
+                        "there is no panel `{id}`; `pitwall embed panels` lists them"
+                    ))
+                    .into());
+                }
+            };
+            let lifetime = parse_duration(&lifetime)
+                .map(std::time::Duration::from_millis)
+                .ok_or_else(|| {
+                    E::Invalid(format!(
+                        "--lifetime must be a duration such as `12h` or `30d`, not `{lifetime}`"
+                    ))
+                })?;
+            let (summary, token) = open()
+                .await?
+                .mint(&Actor::command_line(), &label, scope, lifetime)
+                .await?;
+            let example = match &summary.scope {
+                Scope::All => panels.first().map_or("host/cpu", |p| p.id.as_str()),
+                Scope::Panel(id) => id,
+            };
+            println!(
+                "minted {} for {}, expires {}",
+                summary.id,
+                summary.scope,
+                pitwall::format_utc(summary.expires_at_ms)
+            );
+            println!("token: {}", token.expose());
+            println!("embed: {}", token.path(example));
+        }
+        EmbedCommand::List => {
+            let now = pitwall::status::now_ms();
+            for t in open().await?.list().await? {
+                println!(
+                    "{:<14} {:<8} {:<24} {:<20} expires {}  by {}",
+                    t.id,
+                    t.state(now),
+                    t.label,
+                    t.scope.to_string(),
+                    pitwall::format_utc(t.expires_at_ms),
+                    t.created_by
+                );
+            }
+        }
+        EmbedCommand::Revoke { id } => {
+            open().await?.revoke(&Actor::command_line(), &id).await?;
+            println!("revoked {id}");
         }
     }
     Ok(())

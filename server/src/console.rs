@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pitwall::access::{Access, Bootstrap};
 use pitwall::config::Config;
+use pitwall::embed::Embeds;
 use pitwall::status::{Schedule, StatusBoard};
 use pitwall::store::{self, Store};
 use pitwall::telemetry::{Telemetry, collect};
@@ -32,6 +33,8 @@ pub enum Error {
     Serve(std::io::Error),
     #[error("creating the first admin: {0}")]
     Bootstrap(#[from] pitwall::access::Error),
+    #[error("loading the embed token key: {0}")]
+    Embeds(#[from] pitwall::embed::Error),
 }
 
 /// How the console makes sure an admin can sign in.
@@ -57,6 +60,7 @@ impl Console {
         let site = Site::locate(config.site_dir.as_deref())?;
         let store: Arc<dyn Store> = store::open(&config.data_dir).await?;
         let access = Access::new(store.clone(), config.access.settings);
+        let embeds = Embeds::open(store.clone()).await?;
         let bootstrap = match admin {
             AdminSetup::FirstRun(password) => access.bootstrap(password.as_deref()).await?,
             AdminSetup::Demo(password) => {
@@ -113,6 +117,8 @@ impl Console {
             trusted_proxy,
             telemetry,
             thresholds: config.thresholds,
+            embeds,
+            embed_policy: Arc::new(config.embed),
             stopping: stopping.subscribe(),
         };
         Ok(Self {

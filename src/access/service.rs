@@ -113,7 +113,8 @@ impl Actor {
         }
     }
 
-    fn audit(
+    /// The audit row of `action` on `object`, done now.
+    pub(crate) fn audit(
         &self,
         action: &str,
         object: Option<&str>,

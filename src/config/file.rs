@@ -11,7 +11,7 @@ use toml::Spanned;
 use std::time::Duration;
 
 use super::access::AccessSection;
-use super::{CeleryBroker, Config, Error, Result, Target};
+use super::{CeleryBroker, Config, EmbedPolicy, Error, Result, Target};
 use crate::TargetKind;
 use crate::secret::{self, SecretUrl};
 use crate::telemetry::{HistorySettings, Intervals, Thresholds};
@@ -31,6 +31,41 @@ struct File {
     access: Option<Spanned<AccessSection>>,
     telemetry: Option<Spanned<TelemetrySection>>,
     resources: Option<Spanned<ResourcesSection>>,
+    embed: Option<Spanned<EmbedSection>>,
+}
+
+/// The `[embed]` table: which origins may frame the console's `/embed/...` panels.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedSection {
+    #[serde(default)]
+    frame_ancestors: Vec<String>,
+}
+
+impl EmbedSection {
+    fn validate(self) -> std::result::Result<EmbedPolicy, String> {
+        let frame_ancestors = self
+            .frame_ancestors
+            .iter()
+            .map(|o| origin(o).ok_or_else(|| format!(
+                "`embed.frame_ancestors`: `{o}` is not an origin; write it as scheme://host[:port], such as https://portal.example.com"
+            )))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(EmbedPolicy { frame_ancestors })
+    }
+}
+
+/// `s` as a bare origin (`scheme://host[:port]`, http or https), if it is one.
+fn origin(s: &str) -> Option<String> {
+    let url = url::Url::parse(s).ok()?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    bare.then(|| url.origin().ascii_serialization())
 }
 
 /// The `[resources]` table: recommendation thresholds in percent.
@@ -172,6 +207,16 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                     .map_err(|m| at(Some(span), m))?
             }
             None => Thresholds::default(),
+        },
+        embed: match file.embed {
+            Some(section) => {
+                let span = section.span();
+                section
+                    .into_inner()
+                    .validate()
+                    .map_err(|m| at(Some(span), m))?
+            }
+            None => EmbedPolicy::default(),
         },
     };
     let entries = file

@@ -42,6 +42,31 @@ pub struct Config {
     pub history: HistorySettings,
     /// When the console's machine deserves a recommendation.
     pub thresholds: Thresholds,
+    /// Who may frame the embeddable panels.
+    pub embed: EmbedPolicy,
+}
+
+/// Which origins may frame `/embed/...` panels (CSP `frame-ancestors`); none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmbedPolicy {
+    /// Bare origins, such as `https://portal.example.com`.
+    pub frame_ancestors: Vec<String>,
+}
+
+impl EmbedPolicy {
+    /// Whether any origin may frame the panels.
+    pub fn enabled(&self) -> bool {
+        !self.frame_ancestors.is_empty()
+    }
+
+    /// The CSP `frame-ancestors` sources: the allow-list, or `'none'`.
+    pub fn frame_ancestors(&self) -> String {
+        if self.enabled() {
+            self.frame_ancestors.join(" ")
+        } else {
+            "'none'".into()
+        }
+    }
 }
 
 /// One monitored service.
@@ -77,6 +102,7 @@ impl Default for Config {
             telemetry: Intervals::default(),
             history: HistorySettings::default(),
             thresholds: Thresholds::default(),
+            embed: EmbedPolicy::default(),
         }
     }
 }

@@ -296,3 +296,33 @@ fn resource_thresholds() {
         "{err}"
     );
 }
+
+#[test]
+fn embed_frame_ancestors() {
+    let config = parse("").unwrap();
+    assert!(!config.embed.enabled());
+    assert_eq!(config.embed.frame_ancestors(), "'none'");
+    let config = parse(
+        "[embed]\nframe_ancestors = [\"https://portal.example.com/\", \"http://localhost:8080\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.embed.frame_ancestors(),
+        "https://portal.example.com http://localhost:8080"
+    );
+    for bad in [
+        "portal.example.com",
+        "https://portal.example.com/path",
+        "ftp://x",
+        "*",
+    ] {
+        let err = parse(&format!("[embed]\nframe_ancestors = [\"{bad}\"]\n")).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!(
+                "`embed.frame_ancestors`: `{bad}` is not an origin"
+            )),
+            "{err}"
+        );
+        assert!(err.to_string().contains(":1:1:"), "{err}");
+    }
+}

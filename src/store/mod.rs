@@ -15,6 +15,7 @@ pub use records::{Bucket, NewAudit, NewSession, StoredUser};
 pub use sqlite::SqliteStore;
 
 use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+use crate::embed::TokenSummary;
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +125,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes buckets that start before `before_ms`; returns how many.
     async fn prune_buckets(&self, before_ms: u64) -> Result<u64>;
+
+    /// The console's key named `name`, kept as `fresh` when there is none yet.
+    async fn key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>>;
+
+    /// Records a minted embed token.
+    async fn insert_embed_token(&self, token: &TokenSummary, audit: &NewAudit) -> Result<()>;
+
+    /// Every embed token minted, newest first.
+    async fn embed_tokens(&self) -> Result<Vec<TokenSummary>>;
+
+    /// One embed token by id.
+    async fn embed_token(&self, id: &str) -> Result<Option<TokenSummary>>;
+
+    /// Revokes an embed token; false when there is no such active token.
+    async fn revoke_embed_token(&self, id: &str, at_ms: u64, audit: &NewAudit) -> Result<bool>;
 }
 
 /// Opens the default store (SQLite under `data_dir`), applying migrations.

@@ -227,6 +227,14 @@ pub mod metric {
     /// Open live streams.
     pub const STREAMS: &str = "stream_clients";
 
+    /// Connections the console holds open to `endpoint` (`host:port`), all pools and probes.
+    pub fn connections_to(endpoint: &str) -> String {
+        format!("{CONNECTIONS_TO}{endpoint}")
+    }
+
+    /// The prefix of [`connections_to`] metric names.
+    pub const CONNECTIONS_TO: &str = "connections_to:";
+
     /// Per-queue depth metric name.
     pub fn queue_depth(queue: &str) -> String {
         format!("depth:{queue}")

@@ -35,8 +35,8 @@ pub fn AuditPage() -> impl IntoView {
         <Title text="Audit"/>
         <h1>"Audit log"</h1>
         <form method="get" action="/audit" class="row filters" aria-label="Filter the audit log">
-            <label>"Actor" <input name="actor" prop:value=move || filter().actor.unwrap_or_default()/></label>
-            <label>"Action starts with" <input name="action" prop:value=move || filter().action.unwrap_or_default()/></label>
+            <label>"Actor" <input name="actor" value=move || filter().actor.unwrap_or_default() prop:value=move || filter().actor.unwrap_or_default()/></label>
+            <label>"Action starts with" <input name="action" value=move || filter().action.unwrap_or_default() prop:value=move || filter().action.unwrap_or_default()/></label>
             <label>
                 "Outcome"
                 <select name="outcome">

@@ -36,7 +36,7 @@ pub fn LoginPage() -> impl IntoView {
             {move || message().map(|m| view! { <p role="alert" class="error">{m}</p> })}
             {move || notice().map(|m| view! { <p role="status" class="notice">{m}</p> })}
             <form method="post" action="/login" class="stack">
-                <input type="hidden" name="next" prop:value=next/>
+                <input type="hidden" name="next" value=next/>
                 <label>"User name" <input name="username" autocomplete="username" required/></label>
                 <label>
                     "Password"
@@ -61,7 +61,7 @@ pub fn SetupPage() -> impl IntoView {
             <p>"This link was printed when Pitwall started and works once, while no user exists."</p>
             {move || error().map(|m| view! { <p role="alert" class="error">{m}</p> })}
             <form method="post" action="/setup" class="stack">
-                <input type="hidden" name="token" prop:value=token/>
+                <input type="hidden" name="token" value=token/>
                 <label>"User name" <input name="username" autocomplete="username" required/></label>
                 <label>
                     "Password (at least 10 characters)"

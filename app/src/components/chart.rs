@@ -9,7 +9,8 @@ use charming::series::Line;
 use leptos::prelude::*;
 use pitwall::telemetry::Point;
 
-use super::Unit;
+use pitwall::Unit;
+use pitwall::embed::Theme;
 
 /// The ECharts options of a line of `points` named `title`, with `threshold` drawn across.
 // Drawn only in the browser; built (and tested) natively too.
@@ -36,12 +37,19 @@ pub fn options(title: &str, unit: Unit, points: &[Point], threshold: Option<f64>
 #[component]
 pub fn TimeChart(
     id: String,
-    title: &'static str,
+    #[prop(into)] title: String,
     unit: Unit,
     #[prop(into)] points: Signal<Vec<Point>>,
     threshold: Option<f64>,
+    /// Light, dark, or the viewer's system setting (the default).
+    #[prop(optional)]
+    theme: Theme,
 ) -> impl IntoView {
-    let summary = move || {
+    #[cfg(feature = "hydrate")]
+    draw(id.clone(), title.clone(), unit, points, threshold, theme);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (threshold, theme);
+    let summary = Signal::derive(move || {
         let p = points.get();
         match (p.first(), p.last()) {
             (Some(_), Some((_, last))) => {
@@ -58,11 +66,7 @@ pub fn TimeChart(
             }
             _ => format!("{title}: no data in this range yet"),
         }
-    };
-    #[cfg(feature = "hydrate")]
-    draw(id.clone(), title, unit, points, threshold);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = threshold;
+    });
     view! {
         <figure class="chart-frame">
             <div id=id class="chart" role="img" aria-label=summary></div>
@@ -74,25 +78,30 @@ pub fn TimeChart(
 #[cfg(feature = "hydrate")]
 fn draw(
     id: String,
-    title: &'static str,
+    title: String,
     unit: Unit,
     points: Signal<Vec<Point>>,
     threshold: Option<f64>,
+    theme: pitwall::embed::Theme,
 ) {
     use charming::WasmRenderer;
     use charming::theme::Theme;
 
     let chart = StoredValue::new_local(None::<charming::Echarts>);
     Effect::new(move |_| {
-        let options = options(title, unit, &points.get(), threshold);
+        let options = options(&title, unit, &points.get(), threshold);
         chart.update_value(|handle| match handle {
             Some(echarts) => WasmRenderer::update(echarts, &options),
             None => {
-                let dark = window()
-                    .match_media("(prefers-color-scheme: dark)")
-                    .ok()
-                    .flatten()
-                    .is_some_and(|m| m.matches());
+                let dark = match theme {
+                    pitwall::embed::Theme::Dark => true,
+                    pitwall::embed::Theme::Light => false,
+                    pitwall::embed::Theme::Auto => window()
+                        .match_media("(prefers-color-scheme: dark)")
+                        .ok()
+                        .flatten()
+                        .is_some_and(|m| m.matches()),
+                };
                 let theme = if dark { Theme::Dark } else { Theme::Default };
                 *handle = WasmRenderer::new_opt(None, Some(240))
                     .theme(theme)

@@ -2,8 +2,8 @@
 //! and the grid that loads a set of them (first paint from the server, then the live snapshot).
 
 use leptos::prelude::*;
-use pitwall::format_utc;
 use pitwall::telemetry::{Family, Health, Point, Reading, Snapshot};
+use pitwall::{Unit, format_utc};
 
 use super::Sparkline;
 use crate::live::Live;
@@ -13,76 +13,6 @@ use crate::live::api::{SeriesRequest, series, telemetry_snapshot};
 pub const WINDOW_MS: u64 = 15 * 60 * 1000;
 /// At most this many points per sparkline (15 minutes at the default 2 s).
 const MAX_POINTS: usize = 450;
-
-/// How a figure is written.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Unit {
-    /// `97.5 %`
-    Percent,
-    /// `12.3 ms`
-    Millis,
-    /// `1,234`
-    Count,
-    /// `1.5 GiB`
-    Bytes,
-    /// `1.5 MiB/s`
-    BytesPerSecond,
-    /// `0.42`
-    Plain,
-}
-
-impl Unit {
-    /// The unit's symbol, for axis names.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Unit::Percent => "%",
-            Unit::Millis => "ms",
-            Unit::Count | Unit::Plain => "",
-            Unit::Bytes => "bytes",
-            Unit::BytesPerSecond => "bytes/s",
-        }
-    }
-
-    /// The figure with its unit.
-    pub fn format(self, v: f64) -> String {
-        match self {
-            Unit::Percent => format!("{v:.1} %"),
-            Unit::Millis => format!("{v:.1} ms"),
-            Unit::Count => group_thousands(v.round() as i64),
-            Unit::Bytes => bytes(v),
-            Unit::BytesPerSecond => format!("{}/s", bytes(v)),
-            Unit::Plain => format!("{v:.2}"),
-        }
-    }
-}
-
-fn bytes(v: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = v;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-fn group_thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
 
 /// One figure to show.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,22 +165,5 @@ fn FigureCard(figure: Figure, first: Snapshot, history: Vec<Point>) -> impl Into
             <Sparkline points=points label/>
             {figure.note.map(|n| view! { <p class="muted note">{n}</p> })}
         </article>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_figures() {
-        assert_eq!(Unit::Percent.format(97.54), "97.5 %");
-        assert_eq!(Unit::Millis.format(3.0), "3.0 ms");
-        assert_eq!(Unit::Count.format(1234567.0), "1,234,567");
-        assert_eq!(Unit::Count.format(12.0), "12");
-        assert_eq!(Unit::Bytes.format(512.0), "512 B");
-        assert_eq!(Unit::Bytes.format(1536.0 * 1024.0), "1.5 MiB");
-        assert_eq!(Unit::BytesPerSecond.format(2048.0), "2.0 KiB/s");
-        assert_eq!(Unit::Plain.format(0.4242), "0.42");
     }
 }

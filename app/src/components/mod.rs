@@ -5,5 +5,5 @@ mod figure;
 mod sparkline;
 
 pub use chart::TimeChart;
-pub use figure::{Figure, FigureGrid, Unit};
+pub use figure::{Figure, FigureGrid};
 pub use sparkline::Sparkline;

@@ -2,7 +2,8 @@
 
 use pitwall::telemetry::{Family, Snapshot, metric};
 
-use crate::components::{Figure, Unit};
+use crate::components::Figure;
+use pitwall::Unit;
 
 /// The headlines for the targets in `s`: the first Redis, PostgreSQL and Celery target, and the host.
 pub fn headlines(s: &Snapshot) -> Vec<Figure> {

@@ -1,6 +1,6 @@
 //! The Overview: every configured target with its kind, address, version and state, live.
 
-mod api;
+pub mod api;
 mod headline;
 
 use leptos::prelude::*;

@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use pitwall::telemetry::{Family, Point, Thresholds, metric};
 
-use crate::components::{TimeChart, Unit};
+use crate::components::TimeChart;
 use crate::live::Live;
 use crate::live::api::{SeriesRequest, series};
+use pitwall::Unit;
 
 /// The ranges on offer: query value, label, length in ms. `live` is 15 minutes kept current.
 const RANGES: [(&str, &str, u64); 6] = [
@@ -82,7 +83,7 @@ pub fn HistoryPanel(thresholds: Thresholds) -> impl IntoView {
                                 view! {
                                     <TimeChart
                                         id=format!("chart-host-{m}")
-                                        title=title
+                                        title=*title
                                         unit=Unit::Percent
                                         points=points
                                         threshold=Some(threshold)

@@ -3,17 +3,20 @@
 
 mod advice;
 mod api;
+mod connections;
 mod history;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use pitwall::telemetry::{Family, Snapshot, metric};
 
-use crate::components::{Figure, FigureGrid, Unit};
+use crate::components::{Figure, FigureGrid};
 use crate::live::Live;
 use advice::advise;
 use api::resource_thresholds;
+use connections::Connections;
 use history::HistoryPanel;
+use pitwall::Unit;
 
 fn host(_: &Snapshot) -> Vec<Figure> {
     let f = |title, m, unit| Figure::new(title, "host", Family::Host, m, unit);
@@ -102,5 +105,6 @@ pub fn ResourcesPage() -> impl IntoView {
         <FigureGrid label="Host figures" select=host/>
         <h2>"The console"</h2>
         <FigureGrid label="Console figures" select=console/>
+        <Connections/>
     }
 }

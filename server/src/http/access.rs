@@ -18,12 +18,21 @@ use super::AppState;
 pub const COOKIE: &str = "pitwall_session";
 
 /// Paths anyone may reach: the sign-in and setup pages (and the "who am I" they ask), health,
-/// and static assets (the site's own and vendored libraries).
+/// and static assets (the site's own and vendored libraries). The embeddable panels and their
+/// data are open too: they check the viewer's session or embed token themselves, per panel.
 fn is_open(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/setup" | "/api/whoami" | "/health" | "/favicon.svg" | "/robots.txt"
+        "/login"
+            | "/setup"
+            | "/api/whoami"
+            | "/api/embed_panel"
+            | "/health"
+            | "/favicon.svg"
+            | "/robots.txt"
     ) || path.starts_with("/pkg/")
+        || path.starts_with("/vendor/")
+        || path.starts_with("/embed/")
 }
 
 /// The session token from the request's cookies.
@@ -107,7 +116,7 @@ pub async fn sign_in(
     {
         Ok((token, _user)) => {
             let max_age = state.access.settings().lifetime.as_secs();
-            let cookie = cookie(&headers, token.expose(), max_age);
+            let cookie = cookie(&state, &headers, token.expose(), max_age);
             ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response()
         }
         Err(e) => {
@@ -144,7 +153,7 @@ pub async fn sign_out(
         tracing::error!("sign-out failed: {e}");
     }
     (
-        [(header::SET_COOKIE, cookie(&headers, "", 0))],
+        [(header::SET_COOKIE, cookie(&state, &headers, "", 0))],
         Redirect::to("/login"),
     )
         .into_response()
@@ -185,12 +194,20 @@ pub async fn setup(
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax, Secure when the console is reached over HTTPS.
-fn cookie(headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
+/// With embedding on and HTTPS, `SameSite=None; Secure`, so a viewer's session also opens panels
+/// framed by a portal on another site (browsers drop `SameSite=None` cookies without `Secure`).
+fn cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
     let secure = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    let mut c = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    let same_site = if secure && state.embed_policy.enabled() {
+        "None"
+    } else {
+        "Lax"
+    };
+    let mut c =
+        format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}");
     if secure {
         c.push_str("; Secure");
     }

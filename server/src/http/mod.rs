@@ -17,7 +17,8 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use pitwall::access::Access;
-use pitwall::config::TrustedProxy;
+use pitwall::config::{EmbedPolicy, TrustedProxy};
+use pitwall::embed::Embeds;
 use pitwall::status::StatusBoard;
 use pitwall::store::Store;
 use pitwall::telemetry::{Telemetry, Thresholds};
@@ -43,6 +44,10 @@ pub struct AppState {
     pub telemetry: Telemetry,
     /// When the console's machine deserves a recommendation.
     pub thresholds: Thresholds,
+    /// Embed tokens.
+    pub embeds: Embeds,
+    /// Who may frame the embeddable panels.
+    pub embed_policy: Arc<EmbedPolicy>,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -64,11 +69,14 @@ pub fn router(state: AppState) -> Router {
             state.telemetry.clone(),
         );
         let thresholds = state.thresholds;
+        let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
         move || {
             provide_context(board.clone());
             provide_context(access.clone());
             provide_context(telemetry.clone());
             provide_context(thresholds);
+            provide_context(embeds.clone());
+            provide_context(EmbedPolicy::clone(&embed_policy));
         }
     };
     let options = state.leptos_options.clone();

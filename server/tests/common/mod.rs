@@ -93,6 +93,22 @@ impl Console {
         self.dir.path().join("data")
     }
 
+    /// Runs a `pitwall` command on this console's config and data; returns its exit code and
+    /// everything it printed.
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = command(self.dir.path())
+            .arg("--config")
+            .arg(self.dir.path().join("pitwall.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
     /// A client as a browser on the console's own origin: keeps cookies, sends `Origin`, does not
     /// follow redirects.
     pub fn client(&self) -> reqwest::Client {

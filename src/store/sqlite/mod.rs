@@ -1,6 +1,7 @@
 //! The embedded SQLite store.
 
 mod access;
+mod embed;
 mod history;
 
 use std::path::Path;
@@ -12,6 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{Bucket, Error, NewAudit, NewSession, Result, Store, StoredUser};
 use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+use crate::embed::TokenSummary;
+use crate::status::now_ms;
 
 /// The file name of the store inside the data directory.
 pub const FILE_NAME: &str = "pitwall.db";
@@ -153,6 +156,26 @@ impl Store for SqliteStore {
     async fn prune_buckets(&self, before_ms: u64) -> Result<u64> {
         history::prune(&self.pool, before_ms).await
     }
+
+    async fn key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+        embed::key(&self.pool, name, fresh, now_ms()).await
+    }
+
+    async fn insert_embed_token(&self, token: &TokenSummary, audit: &NewAudit) -> Result<()> {
+        embed::insert(&self.pool, token, audit).await
+    }
+
+    async fn embed_tokens(&self) -> Result<Vec<TokenSummary>> {
+        embed::list(&self.pool).await
+    }
+
+    async fn embed_token(&self, id: &str) -> Result<Option<TokenSummary>> {
+        embed::get(&self.pool, id).await
+    }
+
+    async fn revoke_embed_token(&self, id: &str, at_ms: u64, audit: &NewAudit) -> Result<bool> {
+        embed::revoke(&self.pool, id, at_ms, audit).await
+    }
 }
 
 #[cfg(test)]
@@ -165,7 +188,7 @@ mod tests {
         let data = dir.path().join("nested/data");
         let store = SqliteStore::open(&data).await.unwrap();
         store.ping().await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema_version().await.unwrap(), 2);
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
                 .fetch_all(&store.pool)
@@ -174,6 +197,8 @@ mod tests {
         for t in [
             "alert_state",
             "audit_log",
+            "console_keys",
+            "embed_tokens",
             "jobs",
             "metric_history",
             "sessions",
@@ -187,7 +212,7 @@ mod tests {
         drop(store);
         assert!(data.join(FILE_NAME).exists());
         let again = SqliteStore::open(&data).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 1);
+        assert_eq!(again.schema_version().await.unwrap(), 2);
     }
 
     #[tokio::test]

@@ -155,19 +155,61 @@ impl Collector for HostCollector {
     }
 }
 
-/// The console's own resident memory, CPU and open streams.
+/// The console's own resident memory, CPU, open streams, and open connections to each target
+/// endpoint.
 pub struct ConsoleCollector {
     streams: Arc<AtomicUsize>,
     counters: Counters,
+    endpoints: Vec<Endpoint>,
+}
+
+/// A `host:port` the console connects to, with its addresses once resolved.
+struct Endpoint {
+    host: String,
+    port: u16,
+    resolved: Vec<std::net::SocketAddr>,
 }
 
 impl ConsoleCollector {
-    /// A collector reporting `streams` as the number of open live streams.
-    pub fn new(streams: Arc<AtomicUsize>) -> Self {
+    /// A collector reporting `streams` as the number of open live streams, and the connections
+    /// open to each `(host, port)` in `endpoints` (duplicates are counted once).
+    pub fn new(streams: Arc<AtomicUsize>, endpoints: &[(String, u16)]) -> Self {
+        let mut unique: Vec<(String, u16)> = endpoints.to_vec();
+        unique.sort();
+        unique.dedup();
         Self {
             streams,
             counters: Counters::default(),
+            endpoints: unique
+                .into_iter()
+                .map(|(host, port)| Endpoint {
+                    host,
+                    port,
+                    resolved: Vec::new(),
+                })
+                .collect(),
         }
+    }
+
+    async fn connections(&mut self, out: &mut Values) -> Result<(), String> {
+        if self.endpoints.is_empty() {
+            return Ok(());
+        }
+        let open = super::sockets::established()?;
+        for e in &mut self.endpoints {
+            if e.resolved.is_empty() {
+                // Resolved once; a name that does not resolve yet is tried again next round.
+                if let Ok(addrs) = tokio::net::lookup_host((e.host.as_str(), e.port)).await {
+                    e.resolved = addrs.collect();
+                }
+            }
+            let n: u32 = e.resolved.iter().filter_map(|a| open.get(a)).sum();
+            out.push((
+                metric::connections_to(&format!("{}:{}", e.host, e.port)),
+                f64::from(n),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -206,6 +248,7 @@ impl Collector for ConsoleCollector {
             metric::STREAMS.into(),
             self.streams.load(Ordering::Relaxed) as f64,
         ));
+        self.connections(&mut out).await?;
         Ok(out)
     }
 }
@@ -245,7 +288,23 @@ mod tests {
         }
         assert!(get(metric::MEMORY).unwrap() <= 100.0);
         let streams = Arc::new(AtomicUsize::new(3));
-        let v = ConsoleCollector::new(streams).collect(1_000).await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _open = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let endpoints = [
+            ("127.0.0.1".to_owned(), port),
+            ("127.0.0.1".to_owned(), port),
+        ];
+        let v = ConsoleCollector::new(streams, &endpoints)
+            .collect(1_000)
+            .await
+            .unwrap();
+        let key = metric::connections_to(&format!("127.0.0.1:{port}"));
+        assert_eq!(
+            v.iter().filter(|(k, _)| *k == key).collect::<Vec<_>>(),
+            [&(key.clone(), 1.0)],
+            "one endpoint, counted once: {v:?}"
+        );
         assert!(
             v.iter().any(|(k, x)| k == metric::RSS && *x > 1_000_000.0),
             "{v:?}"

@@ -5,6 +5,7 @@ mod host;
 mod postgres;
 mod queues;
 mod redis;
+mod sockets;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +64,13 @@ pub fn for_targets(
             interval: live,
         },
         Scheduled {
-            collector: Box::new(ConsoleCollector::new(streams)),
+            collector: Box::new(ConsoleCollector::new(
+                streams,
+                &targets
+                    .iter()
+                    .filter_map(|t| t.url.endpoint())
+                    .collect::<Vec<_>>(),
+            )),
             interval: live,
         },
     ];
