@@ -19,6 +19,20 @@ const baseURL = `http://127.0.0.1:${port}`;
 // One data directory per run; workers load this file too and inherit the variable.
 process.env.PITWALL_E2E_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), "pitwall-e2e-data-"));
 const dataDir = process.env.PITWALL_E2E_DATA;
+// The test portal that may frame the embeddable panels (embed.spec.ts serves it on this port,
+// on loopback: browsers keep public pages from framing local ones). The console's config is the
+// checked-in file plus that allow-list.
+process.env.PITWALL_E2E_PORTAL_PORT ??= execSync(
+  `node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"`,
+)
+  .toString()
+  .trim();
+const configPath = path.join(dataDir, "pitwall.toml");
+fs.writeFileSync(
+  configPath,
+  fs.readFileSync(path.resolve(__dirname, "pitwall-e2e.toml"), "utf8") +
+    `\n[embed]\nframe_ancestors = ["http://localhost:${process.env.PITWALL_E2E_PORTAL_PORT}"]\n`,
+);
 
 const chromium = {
   ...devices["Desktop Chrome"],
@@ -71,7 +85,7 @@ export default defineConfig({
     stdout: "pipe",
     stderr: "pipe",
     env: {
-      PITWALL_CONFIG: path.resolve(__dirname, "pitwall-e2e.toml"),
+      PITWALL_CONFIG: configPath,
       PITWALL_ADMIN_PASSWORD: ADMIN_PASSWORD,
       PITWALL_ADDR: `127.0.0.1:${port}`,
       PITWALL_DATA: dataDir,

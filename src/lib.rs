@@ -7,6 +7,7 @@
 pub mod access;
 pub mod embed;
 pub mod format;
+pub mod jobs;
 pub mod target;
 pub mod telemetry;
 

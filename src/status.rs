@@ -78,6 +78,11 @@ impl StatusBoard {
     pub fn snapshot(&self) -> Arc<Vec<TargetStatus>> {
         self.rx.borrow().clone()
     }
+
+    /// Notified of every change to the statuses.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Vec<TargetStatus>>> {
+        self.rx.clone()
+    }
 }
 
 async fn watch_target(

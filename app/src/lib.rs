@@ -8,6 +8,7 @@ mod access;
 mod components;
 mod embed;
 mod error;
+mod jobs;
 mod layout;
 mod live;
 mod overview;

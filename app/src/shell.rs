@@ -7,10 +7,11 @@ use leptos_router::{SsrMode, path};
 
 use crate::access::{AuditPage, LoginPage, Session, SetupPage, UsersPage};
 use crate::embed::{EmbedPage, EmbedsPage};
+use crate::jobs::{JobPage, JobsPage};
 use crate::layout::{Frame, Layout};
 use crate::live::Live;
 use crate::overview::OverviewPage;
-use crate::pages::{AlertsPage, CachePage, JobsPage, NotFound, QueriesPage, QueuesPage};
+use crate::pages::{AlertsPage, CachePage, NotFound, QueriesPage, QueuesPage};
 use crate::resources::ResourcesPage;
 
 /// The whole HTML document, rendered on the server.
@@ -26,8 +27,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
-                // ECharts for the charts, copied from its npm package at set-up.
-                <script src="/vendor/echarts.min.js" defer></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -59,6 +58,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/queues") view=QueuesPage ssr=SsrMode::Async/>
                     <Route path=path!("/resources") view=ResourcesPage ssr=SsrMode::Async/>
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async/>
                     <Route path=path!("/alerts") view=AlertsPage ssr=SsrMode::Async/>
                     <Route path=path!("/embeds") view=EmbedsPage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>

@@ -1,9 +1,26 @@
 import { Browser, expect, Page, test } from "@playwright/test";
+import * as http from "node:http";
 
-// Embeddable panels, framed by a test portal that Playwright serves itself on two origins: one in
-// the console's `frame_ancestors` allow-list (see pitwall-e2e.toml), one not.
-const ALLOWED = "http://portal-allowed.test";
-const OTHER = "http://portal-other.test";
+// Embeddable panels, framed by a test portal this file serves itself on loopback, reached as two
+// origins: `http://localhost:PORT` is in the console's `frame_ancestors` allow-list (see
+// playwright.config.ts), `http://127.0.0.1:PORT` is not.
+const port = Number(process.env.PITWALL_E2E_PORTAL_PORT);
+const ALLOWED = `http://localhost:${port}`;
+const OTHER = `http://127.0.0.1:${port}`;
+
+let portal: http.Server;
+
+test.beforeAll(async () => {
+  portal = http.createServer((req, res) => {
+    const src = new URL(req.url ?? "/", "http://portal").searchParams.get("src") ?? "";
+    const attr = src.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(`<!doctype html><title>Portal</title><iframe title="Pitwall panel" src="${attr}" width="900" height="420"></iframe>`);
+  });
+  await new Promise<void>((done) => portal.listen(port, done));
+});
+
+test.afterAll(() => new Promise<void>((done) => portal.close(() => done())));
 
 /** Mints a token on the Embeds page and returns the embed address it shows (once). */
 async function mint(page: Page, label: string, panel: string, lifetime: string): Promise<string> {
@@ -20,17 +37,13 @@ async function mint(page: Page, label: string, panel: string, lifetime: string):
 }
 
 /** A browser of the portal's visitors: no Pitwall session, so only the token opens panels. */
-async function portal(browser: Browser, src: string) {
-  const context = await browser.newContext();
-  for (const origin of [ALLOWED, OTHER]) {
-    await context.route(`${origin}/`, (route) =>
-      route.fulfill({
-        contentType: "text/html",
-        body: `<!doctype html><title>Portal</title><iframe title="Pitwall panel" src="${src}" width="900" height="420"></iframe>`,
-      }),
-    );
-  }
-  return context;
+function visitor(browser: Browser) {
+  return browser.newContext({ storageState: { cookies: [], origins: [] } });
+}
+
+/** The portal page framing `src`. */
+function portalPage(origin: string, src: string) {
+  return `${origin}/?src=${encodeURIComponent(src)}`;
 }
 
 test("an embed URL renders in an iframe on an allowed origin, is refused on another, and stops when revoked", async ({
@@ -45,9 +58,9 @@ test("an embed URL renders in an iframe on an allowed origin, is refused on anot
   await expect(row.getByRole("cell", { name: "active" })).toBeVisible();
 
   const src = `${baseURL}${address}&theme=dark&from=now-15m&refresh=2s`;
-  const context = await portal(browser, src);
+  const context = await visitor(browser);
   const tab = await context.newPage();
-  await tab.goto(`${ALLOWED}/`);
+  await tab.goto(portalPage(ALLOWED, src));
   const frame = tab.frameLocator('iframe[title="Pitwall panel"]');
   await expect(frame.getByRole("heading", { level: 1, name: "CPU" })).toBeVisible();
   await expect(frame.getByRole("navigation")).toHaveCount(0);
@@ -64,7 +77,7 @@ test("an embed URL renders in an iframe on an allowed origin, is refused on anot
   const other = await context.newPage();
   const response = await other.request.get(src);
   expect(response.headers()["content-security-policy"]).toContain(`frame-ancestors ${ALLOWED}`);
-  await other.goto(`${OTHER}/`);
+  await other.goto(portalPage(OTHER, src));
   await expect
     .poll(() => other.frames().some((f) => f.url().startsWith("chrome-error://")), { timeout: 10_000 })
     .toBe(true);
@@ -79,7 +92,7 @@ test("an embed URL renders in an iframe on an allowed origin, is refused on anot
 
 test("an expired embed token, or one for another panel, is refused", async ({ page, browser, baseURL }) => {
   const address = await mint(page, "short-lived", "host/memory", "10s");
-  const context = await browser.newContext();
+  const context = await visitor(browser);
   const tab = await context.newPage();
   let response = await tab.goto(`${baseURL}${address}`);
   expect(response?.status()).toBe(200);

@@ -1,4 +1,5 @@
 import { expect, test } from "@playwright/test";
+import { ADMIN_STATE } from "../constants";
 import { failOnCspViolations } from "./helpers";
 
 const targets = [
@@ -140,3 +141,28 @@ test("health reports the store and every target", async ({ request }) => {
   expect(health.store).toMatchObject({ backend: "sqlite", status: "up" });
   expect(health.targets.map((t: any) => [t.name, t.state])).toEqual(targets.map((t) => [t.name, "up"]));
 });
+
+test("the Overview's first load weighs under 1.2 MB and loads no chart library", async ({ browser }) => {
+  // A fresh browser: empty cache, the admin's session.
+  const context = await browser.newContext({ storageState: ADMIN_STATE });
+  const page = await context.newPage();
+  await page.goto("/");
+  await page.locator("body[data-hydrated]").waitFor();
+  await page.waitForLoadState("networkidle");
+  const loaded = await page.evaluate(() => {
+    const navigation = performance.getEntriesByType("navigation")[0] as PerformanceResourceTiming;
+    const resources = performance.getEntriesByType("resource") as PerformanceResourceTiming[];
+    return [navigation, ...resources]
+      .filter((r) => !new URL(r.name).pathname.startsWith("/api/"))
+      .map((r) => ({ path: new URL(r.name).pathname, bytes: r.encodedBodySize, raw: r.decodedBodySize }));
+  });
+  const total = loaded.reduce((sum, r) => sum + r.bytes, 0);
+  console.log(
+    `Overview first load: ${loaded.map((r) => `${r.path} ${r.bytes} B (${r.raw} B raw)`).join(", ")}; total ${total} B`,
+  );
+  expect(loaded.map((r) => r.path)).toEqual(expect.arrayContaining([expect.stringMatching(/\.wasm$/)]));
+  expect(loaded.some((r) => r.path.includes("echarts"))).toBe(false);
+  expect(total).toBeLessThan(1_200_000);
+  await context.close();
+});
+

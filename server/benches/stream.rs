@@ -84,7 +84,13 @@ async fn run(base: &str, client: &reqwest::Client, pid: u32, pg: &PgServer, clie
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buffer.find("\n\n") {
                     let block: String = buffer.drain(..end + 2).collect();
-                    let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else {
+                    // Target statuses come as `targets` events; the lag is the snapshots'.
+                    let Some(data) = block
+                        .lines()
+                        .any(|l| l == "event: snapshot")
+                        .then(|| block.lines().find_map(|l| l.strip_prefix("data:")))
+                        .flatten()
+                    else {
                         continue;
                     };
                     let received = now_ms();

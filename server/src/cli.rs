@@ -9,6 +9,7 @@ use pitwall::config::Config;
 use pitwall::demo::{Demo, Scale};
 
 use pitwall::access::{Access, Actor, Role};
+use pitwall::jobs::{JobState, Priority};
 use rand::Rng;
 
 use crate::console::{self, AdminSetup, Console};
@@ -50,6 +51,58 @@ enum Command {
     /// Mint, list and revoke the read-only tokens that open embeddable panels.
     #[command(subcommand)]
     Embed(EmbedCommand),
+    /// Maintenance jobs in the store: list, show, start, cancel, retry.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// The newest jobs.
+    List {
+        /// Only jobs in this state (pending, running, succeeded, cancelled, dead, interrupted).
+        #[arg(long, value_parser = |s: &str| s.parse::<JobState>())]
+        state: Option<JobState>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job in full, as JSON.
+    Show {
+        /// The job's id.
+        id: i64,
+    },
+    /// Plan a job and, with --confirm, queue it (a running console's workers run it).
+    Start {
+        /// The kind, such as `noop`.
+        kind: String,
+        /// Its parameters, as a JSON object.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// The target it works on.
+        #[arg(long)]
+        target: Option<String>,
+        /// critical, high, normal, low or batch.
+        #[arg(long, default_value = "normal", value_parser = |s: &str| s.parse::<Priority>())]
+        priority: Priority,
+        /// Attempts allowed.
+        #[arg(long, default_value_t = 3)]
+        attempts: u32,
+        /// Queue it: any text for a harmless job; for one that changes data, the name of what
+        /// it works on (the target). Without it, only the plan is printed.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Cancel a job: a pending one at once, a running one at its next checkpoint.
+    Cancel {
+        /// The job's id.
+        id: i64,
+    },
+    /// Queue a dead, interrupted or cancelled job again.
+    Retry {
+        /// The job's id.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +174,10 @@ pub enum Error {
     Access(#[from] pitwall::access::Error),
     #[error(transparent)]
     Embed(#[from] pitwall::embed::Error),
+    #[error(transparent)]
+    Jobs(#[from] pitwall::jobs::Error),
+    #[error("--params: {0}")]
+    Params(serde_json::Error),
     #[error("reading the password from standard input: {0}")]
     Stdin(std::io::Error),
 }
@@ -169,6 +226,7 @@ impl Cli {
             }
             Command::User(command) => user(command, &config).await?,
             Command::Embed(command) => embed(command, &config).await?,
+            Command::Jobs(command) => jobs(command, &config).await?,
         }
         Ok(())
     }
@@ -315,6 +373,86 @@ async fn embed(command: EmbedCommand, config: &Config) -> Result<(), Error> {
             open().await?.revoke(&Actor::command_line(), &id).await?;
             println!("revoked {id}");
         }
+    }
+    Ok(())
+}
+
+async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
+    use pitwall::jobs::{Enqueued, Jobs, NewJob, kinds};
+
+    let jobs = Jobs::new(
+        pitwall::store::open(&config.data_dir).await?,
+        config.jobs.backoff,
+    );
+    let cli = Actor::command_line();
+    match command {
+        JobsCommand::List { state, limit } => {
+            for j in jobs.list(state, limit).await? {
+                let progress = j
+                    .progress
+                    .map(|p| match p.total {
+                        Some(t) => format!("{}/{t} {}", p.done, p.phase),
+                        None => format!("{} {}", p.done, p.phase),
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{:<6} {:<12} {:<8} {:<12} {:<9} attempts {}/{}  by {:<12} {}",
+                    j.id,
+                    j.kind,
+                    j.priority,
+                    j.target.as_deref().unwrap_or("-"),
+                    j.state,
+                    j.attempts,
+                    j.max_attempts,
+                    j.requested_by,
+                    progress
+                );
+            }
+        }
+        JobsCommand::Show { id } => {
+            let job = jobs.job(id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&job).expect("jobs encode")
+            );
+        }
+        JobsCommand::Start {
+            kind,
+            params,
+            target,
+            priority,
+            attempts,
+            confirm,
+        } => {
+            let parameters = serde_json::from_str(&params).map_err(Error::Params)?;
+            let job = NewJob {
+                target,
+                priority,
+                max_attempts: attempts,
+                ..NewJob::new(&kind, parameters)
+            };
+            let (plan, queued) = jobs
+                .submit(&cli, &kinds::all(), job, confirm.as_deref())
+                .await?;
+            println!("plan: {}", plan.summary);
+            for statement in &plan.statements {
+                println!("  {statement}");
+            }
+            match queued {
+                Some(Enqueued::New(id)) => println!("queued job {id}"),
+                Some(Enqueued::Duplicate(id)) => println!("job {id} is already queued"),
+                None => println!("not queued: add --confirm to queue it"),
+            }
+        }
+        JobsCommand::Cancel { id } => {
+            let state = jobs.cancel(&cli, id).await?;
+            println!("job {id}: {state}");
+        }
+        JobsCommand::Retry { id } => match jobs.retry(&cli, id).await? {
+            Enqueued::New(new) | Enqueued::Duplicate(new) => {
+                println!("job {id} queued again as job {new}")
+            }
+        },
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use pitwall::access::{Access, Bootstrap};
 use pitwall::config::Config;
 use pitwall::embed::Embeds;
+use pitwall::jobs::{Jobs, Runner, RunnerSettings, kinds};
 use pitwall::status::{Schedule, StatusBoard};
 use pitwall::store::{self, Store};
 use pitwall::telemetry::{Telemetry, collect};
@@ -51,6 +52,24 @@ pub struct Console {
     listener: TcpListener,
     state: AppState,
     stopping: watch::Sender<bool>,
+    /// This console's job workers.
+    runner: Runner,
+    /// Removes finished jobs past their retention.
+    pruner: tokio::task::JoinHandle<()>,
+}
+
+/// Every hour, removes the finished jobs older than `retention`.
+async fn prune_jobs(jobs: Jobs, retention: Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let before = pitwall::status::now_ms().saturating_sub(retention.as_millis() as u64);
+        match jobs.prune(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} finished job(s) past their retention"),
+            Err(e) => tracing::warn!("pruning jobs: {e}"),
+        }
+    }
 }
 
 impl Console {
@@ -61,6 +80,20 @@ impl Console {
         let store: Arc<dyn Store> = store::open(&config.data_dir).await?;
         let access = Access::new(store.clone(), config.access.settings);
         let embeds = Embeds::open(store.clone()).await?;
+        let jobs = Jobs::new(store.clone(), config.jobs.backoff);
+        let kinds = kinds::all();
+        let runner = Runner::spawn(
+            jobs.clone(),
+            kinds.clone(),
+            RunnerSettings {
+                name: format!("pitwall-{}", std::process::id()),
+                workers: config.jobs.workers,
+                lease: config.jobs.lease,
+                poll: Duration::from_millis(500),
+                per_target: config.jobs.per_target,
+            },
+        );
+        let pruner = tokio::spawn(prune_jobs(jobs.clone(), config.jobs.retention));
         let bootstrap = match admin {
             AdminSetup::FirstRun(password) => access.bootstrap(password.as_deref()).await?,
             AdminSetup::Demo(password) => {
@@ -119,12 +152,17 @@ impl Console {
             thresholds: config.thresholds,
             embeds,
             embed_policy: Arc::new(config.embed),
+            active_jobs: jobs.watch_active(Duration::from_millis(500)),
+            jobs,
+            kinds,
             stopping: stopping.subscribe(),
         };
         Ok(Self {
             listener,
             state,
             stopping,
+            runner,
+            pruner,
         })
     }
 
@@ -141,11 +179,24 @@ impl Console {
     /// Live streams end when shutdown begins; requests still running after `SHUTDOWN_GRACE`
     /// are abandoned.
     pub async fn serve_until_shutdown(self) -> Result<(), Error> {
-        let router = http::router(self.state);
-        let mut deadline = self.stopping.subscribe();
-        let stopping = self.stopping;
+        let (runner, pruner) = (self.runner, self.pruner);
+        let served = Self::serve(self.listener, self.state, self.stopping).await;
+        // Jobs still running stop where they are; their leases run out and the next console
+        // (or another one on the same store) takes them up.
+        pruner.abort();
+        runner.stop().await;
+        served
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        state: AppState,
+        stopping: watch::Sender<bool>,
+    ) -> Result<(), Error> {
+        let router = http::router(state);
+        let mut deadline = stopping.subscribe();
         let server = axum::serve(
-            self.listener,
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {

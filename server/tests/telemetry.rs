@@ -9,8 +9,13 @@ use common::{ADMIN_PASSWORD, Console};
 use futures_util::StreamExt;
 use pitwall::harness::PgServer;
 
-/// Reads server-sent events from a response until `count` events with data arrived.
-async fn events(response: reqwest::Response, count: usize) -> Vec<(String, serde_json::Value)> {
+/// Reads server-sent events from a response until `count` events named `name` arrived; returns
+/// their ids (empty when none) and data.
+async fn events(
+    response: reqwest::Response,
+    name: &str,
+    count: usize,
+) -> Vec<(String, serde_json::Value)> {
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     let mut out = Vec::new();
@@ -21,12 +26,15 @@ async fn events(response: reqwest::Response, count: usize) -> Vec<(String, serde
         buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
+            let named = block
+                .lines()
+                .any(|l| l.strip_prefix("event:").map(str::trim) == Some(name));
             let id = block
                 .lines()
                 .find_map(|l| l.strip_prefix("id:"))
-                .map(|v| v.trim().to_owned());
+                .map_or_else(String::new, |v| v.trim().to_owned());
             let data = block.lines().find_map(|l| l.strip_prefix("data:"));
-            if let (Some(id), Some(data)) = (id, data) {
+            if let (true, Some(data)) = (named, data) {
                 out.push((id, serde_json::from_str(data.trim()).unwrap()));
             }
         }
@@ -45,7 +53,11 @@ async fn one_stream_carries_snapshots_with_ids_and_resumes() {
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
     let r = admin.get(console.url("/api/stream")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "text/event-stream");
-    let got = events(r, 3).await;
+    let got = events(r, "snapshot", 3).await;
+    // The same stream carries the targets' statuses (none configured here: an empty list).
+    let r = admin.get(console.url("/api/stream")).send().await.unwrap();
+    let statuses = events(r, "targets", 1).await;
+    assert_eq!(statuses[0], (String::new(), serde_json::json!([])));
     let ids: Vec<u64> = got.iter().map(|(id, _)| id.parse().unwrap()).collect();
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),
@@ -71,7 +83,7 @@ async fn one_stream_carries_snapshots_with_ids_and_resumes() {
         .send()
         .await
         .unwrap();
-    let next = events(r, 1).await;
+    let next = events(r, "snapshot", 1).await;
     assert!(next[0].0.parse::<u64>().unwrap() > last_id.parse::<u64>().unwrap());
 }
 

@@ -130,6 +130,8 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only rows whose outcome is (`ok`) or is not (`failed`) success.
     pub outcome: Option<String>,
+    /// Only rows about this object, such as `job 42`.
+    pub object: Option<String>,
     /// Rows before this id (the next page).
     pub before_id: Option<i64>,
     /// At most this many rows (capped at 200).

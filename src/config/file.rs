@@ -11,8 +11,9 @@ use toml::Spanned;
 use std::time::Duration;
 
 use super::access::AccessSection;
-use super::{CeleryBroker, Config, EmbedPolicy, Error, Result, Target};
+use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, Result, Target};
 use crate::TargetKind;
+use crate::jobs::Backoff;
 use crate::secret::{self, SecretUrl};
 use crate::telemetry::{HistorySettings, Intervals, Thresholds};
 
@@ -32,6 +33,88 @@ struct File {
     telemetry: Option<Spanned<TelemetrySection>>,
     resources: Option<Spanned<ResourcesSection>>,
     embed: Option<Spanned<EmbedSection>>,
+    jobs: Option<Spanned<JobsSection>>,
+}
+
+/// The `[jobs]` table: how this console runs maintenance jobs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsSection {
+    workers: Option<u32>,
+    lease_ms: Option<u64>,
+    per_target: Option<u32>,
+    backoff_base_ms: Option<u64>,
+    backoff_max_ms: Option<u64>,
+    retention_days: Option<u64>,
+}
+
+impl JobsSection {
+    fn validate(self) -> std::result::Result<JobsConfig, String> {
+        let d = JobsConfig::default();
+        let within = |name: &str, v: Option<u64>, lo: u64, hi: u64, default: u64| match v {
+            Some(v) if !(lo..=hi).contains(&v) => {
+                Err(format!("`jobs.{name}` must be between {lo} and {hi}"))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        let base = within(
+            "backoff_base_ms",
+            self.backoff_base_ms,
+            100,
+            3_600_000,
+            ms(d.backoff.base),
+        )?;
+        let max = within(
+            "backoff_max_ms",
+            self.backoff_max_ms,
+            100,
+            86_400_000,
+            ms(d.backoff.max),
+        )?;
+        if max < base {
+            return Err(
+                "`jobs.backoff_max_ms` must not be less than `jobs.backoff_base_ms`".into(),
+            );
+        }
+        Ok(JobsConfig {
+            workers: within(
+                "workers",
+                self.workers.map(u64::from),
+                1,
+                64,
+                d.workers as u64,
+            )? as usize,
+            lease: Duration::from_millis(within(
+                "lease_ms",
+                self.lease_ms,
+                300,
+                3_600_000,
+                ms(d.lease),
+            )?),
+            per_target: within(
+                "per_target",
+                self.per_target.map(u64::from),
+                1,
+                64,
+                u64::from(d.per_target),
+            )? as u32,
+            backoff: Backoff {
+                base: Duration::from_millis(base),
+                max: Duration::from_millis(max),
+            },
+            retention: Duration::from_secs(
+                within(
+                    "retention_days",
+                    self.retention_days,
+                    1,
+                    3_650,
+                    d.retention.as_secs() / 86_400,
+                )? * 86_400,
+            ),
+        })
+    }
 }
 
 /// The `[embed]` table: which origins may frame the console's `/embed/...` panels.
@@ -207,6 +290,16 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                     .map_err(|m| at(Some(span), m))?
             }
             None => Thresholds::default(),
+        },
+        jobs: match file.jobs {
+            Some(section) => {
+                let span = section.span();
+                section
+                    .into_inner()
+                    .validate()
+                    .map_err(|m| at(Some(span), m))?
+            }
+            None => JobsConfig::default(),
         },
         embed: match file.embed {
             Some(section) => {

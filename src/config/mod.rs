@@ -10,11 +10,13 @@ mod file;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use access::{AccessConfig, IpNet, TrustedProxy};
 pub use error::{Error, Result};
 
 use crate::TargetKind;
+use crate::jobs::Backoff;
 use crate::secret::SecretUrl;
 use crate::telemetry::{HistorySettings, Intervals, Thresholds};
 
@@ -44,6 +46,36 @@ pub struct Config {
     pub thresholds: Thresholds,
     /// Who may frame the embeddable panels.
     pub embed: EmbedPolicy,
+    /// How maintenance jobs run.
+    pub jobs: JobsConfig,
+}
+
+/// How this console runs maintenance jobs (`[jobs]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobsConfig {
+    /// Jobs this console runs at once.
+    pub workers: usize,
+    /// A running job's lease: renewed every third of it; when it runs out (the console died),
+    /// another worker takes the job up.
+    pub lease: Duration,
+    /// Jobs running at once on one target, across consoles.
+    pub per_target: u32,
+    /// The wait before retrying a failed attempt.
+    pub backoff: Backoff,
+    /// Finished jobs are kept this long.
+    pub retention: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease: Duration::from_secs(30),
+            per_target: 1,
+            backoff: Backoff::default(),
+            retention: Duration::from_secs(30 * 86_400),
+        }
+    }
 }
 
 /// Which origins may frame `/embed/...` panels (CSP `frame-ancestors`); none by default.
@@ -103,6 +135,7 @@ impl Default for Config {
             history: HistorySettings::default(),
             thresholds: Thresholds::default(),
             embed: EmbedPolicy::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }

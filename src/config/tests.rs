@@ -326,3 +326,21 @@ fn embed_frame_ancestors() {
         assert!(err.to_string().contains(":1:1:"), "{err}");
     }
 }
+
+#[test]
+fn job_settings() {
+    let config = parse("").unwrap();
+    assert_eq!(config.jobs, JobsConfig::default());
+    let config = parse("[jobs]\nworkers = 4\nlease_ms = 1000\nretention_days = 7\n").unwrap();
+    assert_eq!(config.jobs.workers, 4);
+    assert_eq!(config.jobs.lease, std::time::Duration::from_secs(1));
+    assert_eq!(config.jobs.retention.as_secs(), 7 * 86_400);
+    let err = parse("[jobs]\nworkers = 0\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`jobs.workers` must be between 1 and 64"),
+        "{err}"
+    );
+    let err = parse("[jobs]\nbackoff_base_ms = 5000\nbackoff_max_ms = 1000\n").unwrap_err();
+    assert!(err.to_string().contains("must not be less than"), "{err}");
+}

@@ -16,6 +16,9 @@ pub use sqlite::SqliteStore;
 
 use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
 use crate::embed::TokenSummary;
+use crate::jobs::{
+    Attempt, Claimed, Enqueued, JobFilter, JobPage, JobState, JobSummary, NewJob, Outcome, Progress,
+};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +143,68 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes an embed token; false when there is no such active token.
     async fn revoke_embed_token(&self, id: &str, at_ms: u64, audit: &NewAudit) -> Result<bool>;
+
+    /// Queues a job (its audit row gets the new id), or finds the pending or running job with
+    /// the same idempotency key.
+    async fn enqueue_job(
+        &self,
+        job: &NewJob,
+        requested_by: &str,
+        now_ms: u64,
+        audit: &NewAudit,
+    ) -> Result<Enqueued>;
+
+    /// Atomically takes the most urgent ready job for `worker` until `lease_until_ms`, with at
+    /// most `per_target` running per target.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+        per_target: u32,
+    ) -> Result<Option<Claimed>>;
+
+    /// Extends `worker`'s lease and saves progress; `Some(cancel_requested)` while it holds
+    /// the job, `None` once it does not.
+    async fn heartbeat_job(
+        &self,
+        id: i64,
+        worker: &str,
+        lease_until_ms: u64,
+        progress: Option<&Progress>,
+    ) -> Result<Option<bool>>;
+
+    /// Ends `worker`'s attempt; false when it no longer held the job.
+    async fn finish_job(
+        &self,
+        id: i64,
+        worker: &str,
+        outcome: &Outcome,
+        now_ms: u64,
+        audit: &NewAudit,
+    ) -> Result<bool>;
+
+    /// Requeues (or marks interrupted) running jobs whose lease ended before `now_ms`.
+    async fn recover_expired_jobs(&self, now_ms: u64) -> Result<usize>;
+
+    /// Cancels a pending job, or asks a running one to stop; the state after, or `None` when
+    /// the job was already finished.
+    async fn cancel_job(&self, id: i64, now_ms: u64, audit: &NewAudit) -> Result<Option<JobState>>;
+
+    /// One job.
+    async fn job(&self, id: i64) -> Result<Option<JobSummary>>;
+
+    /// A page of jobs matching `filter`, newest first.
+    async fn jobs(&self, filter: &JobFilter) -> Result<JobPage>;
+
+    /// The pending and running jobs (at most `limit`): running first, then the next to run.
+    async fn active_jobs(&self, limit: u32) -> Result<Vec<JobSummary>>;
+
+    /// The attempts at job `id`, first first.
+    async fn job_attempts(&self, id: i64) -> Result<Vec<Attempt>>;
+
+    /// Removes finished jobs that finished before `before_ms`; returns how many.
+    async fn prune_jobs(&self, before_ms: u64) -> Result<u64>;
 }
 
 /// Opens the default store (SQLite under `data_dir`), applying migrations.

@@ -21,7 +21,7 @@ mod ring;
 #[cfg(feature = "services")]
 pub use history::{HistorySettings, downsample};
 #[cfg(feature = "services")]
-pub use hub::{Intervals, Telemetry};
+pub use hub::{Intervals, StreamGuard, Telemetry};
 #[cfg(feature = "services")]
 pub use rate::Counters;
 #[cfg(feature = "services")]

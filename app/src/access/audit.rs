@@ -26,6 +26,7 @@ pub fn AuditPage() -> impl IntoView {
             actor: text("actor"),
             action: text("action"),
             outcome: text("outcome"),
+            object: text("object"),
             before_id: text("before").and_then(|v| v.parse().ok()),
             limit: PAGE,
         }
@@ -79,7 +80,7 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 #[component]
-fn AuditTable(rows: Vec<AuditRecord>) -> impl IntoView {
+pub fn AuditTable(rows: Vec<AuditRecord>) -> impl IntoView {
     view! {
         <table aria-label="Audit log">
             <thead>

@@ -5,7 +5,7 @@ mod audit;
 mod login;
 mod users;
 
-pub use audit::AuditPage;
+pub use audit::{AuditPage, AuditTable};
 pub use login::{LoginPage, SetupPage};
 pub use users::UsersPage;
 

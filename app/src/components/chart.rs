@@ -88,7 +88,11 @@ fn draw(
     use charming::theme::Theme;
 
     let chart = StoredValue::new_local(None::<charming::Echarts>);
+    let ready = echarts_loaded();
     Effect::new(move |_| {
+        if !ready.get() {
+            return;
+        }
         let options = options(&title, unit, &points.get(), threshold);
         chart.update_value(|handle| match handle {
             Some(echarts) => WasmRenderer::update(echarts, &options),
@@ -110,6 +114,42 @@ fn draw(
             }
         });
     });
+}
+
+/// Where ECharts is served from (copied from its npm package at set-up).
+#[cfg(feature = "hydrate")]
+const ECHARTS: &str = "/vendor/echarts.min.js";
+
+/// Turns true once ECharts is loaded. Only pages with charts load it: the first chart adds its
+/// script to the page, and every chart waits for that script's `load`.
+#[cfg(feature = "hydrate")]
+fn echarts_loaded() -> RwSignal<bool> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    let present = js_sys::Reflect::has(&window(), &"echarts".into()).unwrap_or(false);
+    let ready = RwSignal::new(present);
+    if present {
+        return ready;
+    }
+    let doc = document();
+    let script = match doc.get_element_by_id("echarts-script") {
+        Some(script) => script,
+        None => {
+            let Ok(script) = doc.create_element("script") else {
+                return ready;
+            };
+            let _ = script.set_attribute("id", "echarts-script");
+            let _ = script.set_attribute("src", ECHARTS);
+            if let Some(head) = doc.head() {
+                let _ = head.append_child(&script);
+            }
+            script
+        }
+    };
+    let on_load = Closure::once_into_js(move || ready.set(true));
+    let _ = script.add_event_listener_with_callback("load", on_load.unchecked_ref());
+    ready
 }
 
 #[cfg(test)]

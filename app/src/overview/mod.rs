@@ -1,4 +1,5 @@
-//! The Overview: every configured target with its kind, address, version and state, live.
+//! The Overview: the headline figures, and every configured target with its kind, address,
+//! version and state, live from the tab's stream.
 
 pub mod api;
 mod headline;
@@ -12,32 +13,17 @@ use pitwall::access::Role;
 
 use crate::access::{Session, missing_role};
 use crate::components::FigureGrid;
+use crate::live::LiveTargets;
 use headline::headlines;
-
-/// How often the browser refreshes the table.
-const REFRESH_MS: u64 = 2_000;
 
 /// The Overview page.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let (tick, set_tick) = signal(0u64);
     let recheck = ServerAction::<RecheckTargets>::new();
-    let statuses = Resource::new(
-        move || (tick.get(), recheck.version().get()),
-        |_| target_statuses(),
-    );
+    // The first paint; the tab's stream keeps it current from then on.
+    let statuses = Resource::new(|| (), |_| target_statuses());
+    let live = LiveTargets::get();
     let session = Session::get();
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || set_tick.update(|t| *t += 1),
-            std::time::Duration::from_millis(REFRESH_MS),
-        );
-        on_cleanup(move || {
-            if let Ok(h) = handle {
-                h.clear();
-            }
-        });
-    });
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>
@@ -72,7 +58,10 @@ pub fn OverviewPage() -> impl IntoView {
             <Transition fallback=|| view! { <p>"Checking targets…"</p> }>
                 {move || Suspend::new(async move {
                     match statuses.await {
-                        Ok(list) => view! { <TargetTable statuses=list/> }.into_any(),
+                        Ok(first) => {
+                            let current = move || live.0.get().unwrap_or_else(|| first.clone());
+                            (move || view! { <TargetTable statuses=current()/> }).into_any()
+                        }
                         Err(e) => view! {
                             <p role="alert" class="error">"Cannot load target status: " {e.to_string()}</p>
                         }

@@ -62,20 +62,6 @@ pub fn QueuesPage() -> impl IntoView {
     }
 }
 
-/// Maintenance jobs.
-#[component]
-pub fn JobsPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Jobs"
-            will_show=&[
-                "running maintenance jobs with live progress and cancel",
-                "job history, details, retries and the audit trail",
-            ]
-        />
-    }
-}
-
 /// Alerts for on-call.
 #[component]
 pub fn AlertsPage() -> impl IntoView {

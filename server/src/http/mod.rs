@@ -19,6 +19,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use pitwall::access::Access;
 use pitwall::config::{EmbedPolicy, TrustedProxy};
 use pitwall::embed::Embeds;
+use pitwall::jobs::{ActiveJobs, Jobs, Kinds};
 use pitwall::status::StatusBoard;
 use pitwall::store::Store;
 use pitwall::telemetry::{Telemetry, Thresholds};
@@ -48,6 +49,12 @@ pub struct AppState {
     pub embeds: Embeds,
     /// Who may frame the embeddable panels.
     pub embed_policy: Arc<EmbedPolicy>,
+    /// The job queue.
+    pub jobs: Jobs,
+    /// The job kinds this console runs.
+    pub kinds: Kinds,
+    /// The pending and running jobs, kept current.
+    pub active_jobs: ActiveJobs,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -70,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         );
         let thresholds = state.thresholds;
         let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
+        let (jobs, kinds, active_jobs) = (
+            state.jobs.clone(),
+            state.kinds.clone(),
+            state.active_jobs.clone(),
+        );
         move || {
             provide_context(board.clone());
             provide_context(access.clone());
@@ -77,6 +89,9 @@ pub fn router(state: AppState) -> Router {
             provide_context(thresholds);
             provide_context(embeds.clone());
             provide_context(EmbedPolicy::clone(&embed_policy));
+            provide_context(jobs.clone());
+            provide_context(kinds.clone());
+            provide_context(active_jobs.clone());
         }
     };
     let options = state.leptos_options.clone();

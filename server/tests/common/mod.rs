@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, ORIGIN};
@@ -20,7 +21,8 @@ pub const ADMIN_PASSWORD: &str = "admin-test-pw-3141";
 pub struct Console {
     child: Child,
     pub base: String,
-    dir: TempDir,
+    dir: Arc<TempDir>,
+    log_name: String,
 }
 
 impl Console {
@@ -28,14 +30,25 @@ impl Console {
     pub async fn spawn(config: &str) -> Console {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("site/pkg")).unwrap();
+        std::fs::write(dir.path().join("pitwall.toml"), config).unwrap();
+        Self::spawn_in(Arc::new(dir)).await
+    }
+
+    /// Spawns another console on this one's config, data and store (as a second instance
+    /// sharing the store would), on a port of its own.
+    pub async fn sibling(&self) -> Console {
+        Self::spawn_in(self.dir.clone()).await
+    }
+
+    async fn spawn_in(dir: Arc<TempDir>) -> Console {
         let config_path = dir.path().join("pitwall.toml");
-        std::fs::write(&config_path, config).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(dir.path().join("console.log")).unwrap();
+        let log_name = format!("console-{port}.log");
+        let log = std::fs::File::create(dir.path().join(&log_name)).unwrap();
         let child = command(dir.path())
             .args(["serve", "--config"])
             .arg(&config_path)
@@ -50,6 +63,7 @@ impl Console {
             child,
             base: format!("http://127.0.0.1:{port}"),
             dir,
+            log_name,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while reqwest::get(console.url("/health")).await.is_err() {
@@ -80,13 +94,19 @@ impl Console {
         started.elapsed()
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Everything the console printed and logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("console.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(&self.log_name)).unwrap_or_default()
     }
 
     pub fn data_dir(&self) -> std::path::PathBuf {

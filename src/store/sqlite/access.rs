@@ -265,11 +265,15 @@ pub async fn audit_page(pool: &SqlitePool, f: &AuditFilter) -> Result<AuditPage>
         .map(|a| format!("{}%", a.replace('%', "")));
     const WHERE: &str = "(?1 IS NULL OR actor = ?1)
         AND (?2 IS NULL OR action LIKE ?2)
-        AND (?3 IS NULL OR (?3 = 'ok' AND outcome = 'ok') OR (?3 = 'failed' AND outcome <> 'ok'))";
+        AND (?3 IS NULL OR (?3 = 'ok' AND outcome = 'ok') OR (?3 = 'failed' AND outcome <> 'ok'))
+        AND (?6 IS NULL OR object = ?6)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM audit_log WHERE {WHERE}"))
         .bind(&f.actor)
         .bind(&action_prefix)
         .bind(&f.outcome)
+        .bind(None::<i64>)
+        .bind(None::<i64>)
+        .bind(&f.object)
         .fetch_one(pool)
         .await?;
     let rows = sqlx::query(&format!(
@@ -281,6 +285,7 @@ pub async fn audit_page(pool: &SqlitePool, f: &AuditFilter) -> Result<AuditPage>
     .bind(&f.outcome)
     .bind(f.before_id)
     .bind(limit + 1)
+    .bind(&f.object)
     .fetch_all(pool)
     .await?;
     let mut rows: Vec<AuditRecord> = rows

@@ -3,6 +3,7 @@
 mod access;
 mod embed;
 mod history;
+mod jobs;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,6 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::{Bucket, Error, NewAudit, NewSession, Result, Store, StoredUser};
 use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
 use crate::embed::TokenSummary;
+use crate::jobs::{
+    Attempt, Claimed, Enqueued, JobFilter, JobPage, JobState, JobSummary, NewJob, Outcome, Progress,
+};
 use crate::status::now_ms;
 
 /// The file name of the store inside the data directory.
@@ -176,6 +180,75 @@ impl Store for SqliteStore {
     async fn revoke_embed_token(&self, id: &str, at_ms: u64, audit: &NewAudit) -> Result<bool> {
         embed::revoke(&self.pool, id, at_ms, audit).await
     }
+
+    async fn enqueue_job(
+        &self,
+        job: &NewJob,
+        requested_by: &str,
+        now_ms: u64,
+        audit: &NewAudit,
+    ) -> Result<Enqueued> {
+        jobs::enqueue(&self.pool, job, requested_by, now_ms, audit).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+        per_target: u32,
+    ) -> Result<Option<Claimed>> {
+        jobs::claim(&self.pool, worker, now_ms, lease_until_ms, per_target).await
+    }
+
+    async fn heartbeat_job(
+        &self,
+        id: i64,
+        worker: &str,
+        lease_until_ms: u64,
+        progress: Option<&Progress>,
+    ) -> Result<Option<bool>> {
+        jobs::heartbeat(&self.pool, id, worker, lease_until_ms, progress).await
+    }
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        worker: &str,
+        outcome: &Outcome,
+        now_ms: u64,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        jobs::finish(&self.pool, id, worker, outcome, now_ms, audit).await
+    }
+
+    async fn recover_expired_jobs(&self, now_ms: u64) -> Result<usize> {
+        jobs::recover_expired(&self.pool, now_ms).await
+    }
+
+    async fn cancel_job(&self, id: i64, now_ms: u64, audit: &NewAudit) -> Result<Option<JobState>> {
+        jobs::cancel(&self.pool, id, now_ms, audit).await
+    }
+
+    async fn job(&self, id: i64) -> Result<Option<JobSummary>> {
+        jobs::get(&self.pool, id).await
+    }
+
+    async fn jobs(&self, filter: &JobFilter) -> Result<JobPage> {
+        jobs::page(&self.pool, filter).await
+    }
+
+    async fn active_jobs(&self, limit: u32) -> Result<Vec<JobSummary>> {
+        jobs::active(&self.pool, limit).await
+    }
+
+    async fn job_attempts(&self, id: i64) -> Result<Vec<Attempt>> {
+        jobs::attempts(&self.pool, id).await
+    }
+
+    async fn prune_jobs(&self, before_ms: u64) -> Result<u64> {
+        jobs::prune(&self.pool, before_ms).await
+    }
 }
 
 #[cfg(test)]
@@ -188,7 +261,7 @@ mod tests {
         let data = dir.path().join("nested/data");
         let store = SqliteStore::open(&data).await.unwrap();
         store.ping().await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), 3);
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
                 .fetch_all(&store.pool)
@@ -199,6 +272,7 @@ mod tests {
             "audit_log",
             "console_keys",
             "embed_tokens",
+            "job_attempts",
             "jobs",
             "metric_history",
             "sessions",
@@ -212,7 +286,7 @@ mod tests {
         drop(store);
         assert!(data.join(FILE_NAME).exists());
         let again = SqliteStore::open(&data).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 2);
+        assert_eq!(again.schema_version().await.unwrap(), 3);
     }
 
     #[tokio::test]
