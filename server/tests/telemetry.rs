@@ -54,10 +54,14 @@ async fn one_stream_carries_snapshots_with_ids_and_resumes() {
     let r = admin.get(console.url("/api/stream")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let got = events(r, "snapshot", 3).await;
-    // The same stream carries the targets' statuses (none configured here: an empty list).
+    // The same stream carries the targets' statuses (none configured here: an empty list)…
     let r = admin.get(console.url("/api/stream")).send().await.unwrap();
     let statuses = events(r, "targets", 1).await;
     assert_eq!(statuses[0], (String::new(), serde_json::json!([])));
+    // …and the pending and running jobs (none).
+    let r = admin.get(console.url("/api/stream")).send().await.unwrap();
+    let jobs = events(r, "jobs", 1).await;
+    assert_eq!(jobs[0], (String::new(), serde_json::json!([])));
     let ids: Vec<u64> = got.iter().map(|(id, _)| id.parse().unwrap()).collect();
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),

@@ -241,6 +241,22 @@ fn default_queues() -> Vec<Spanned<String>> {
     vec![Spanned::new(0..0, "celery".to_owned())]
 }
 
+/// A `[table]` of the file checked as a whole: its value, or the default when it is absent;
+/// a mistake is reported at the table.
+fn section<S, T: Default>(
+    section: Option<Spanned<S>>,
+    validate: impl FnOnce(S) -> std::result::Result<T, String>,
+    at: impl Fn(Option<Range<usize>>, String) -> Error,
+) -> Result<T> {
+    match section {
+        Some(section) => {
+            let span = section.span();
+            validate(section.into_inner()).map_err(|m| at(Some(span), m))
+        }
+        None => Ok(T::default()),
+    }
+}
+
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
     let at = |span: Option<Range<usize>>, message: String| {
         let (line, column) = line_column(text, span.map_or(0, |s| s.start));
@@ -254,16 +270,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
     let file: File = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_owned()))?;
 
     let defaults = Config::default();
-    let (telemetry, history) = match file.telemetry {
-        Some(section) => {
-            let span = section.span();
-            section
-                .into_inner()
-                .validate()
-                .map_err(|m| at(Some(span), m))?
-        }
-        None => Default::default(),
-    };
+    let (telemetry, history) = section(file.telemetry, |s| s.validate(), at)?;
     let mut config = Config {
         listen: file.listen.unwrap_or(defaults.listen),
         data_dir: file.data_dir.unwrap_or(defaults.data_dir),
@@ -281,36 +288,9 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
         },
         telemetry,
         history,
-        thresholds: match file.resources {
-            Some(section) => {
-                let span = section.span();
-                section
-                    .into_inner()
-                    .validate()
-                    .map_err(|m| at(Some(span), m))?
-            }
-            None => Thresholds::default(),
-        },
-        jobs: match file.jobs {
-            Some(section) => {
-                let span = section.span();
-                section
-                    .into_inner()
-                    .validate()
-                    .map_err(|m| at(Some(span), m))?
-            }
-            None => JobsConfig::default(),
-        },
-        embed: match file.embed {
-            Some(section) => {
-                let span = section.span();
-                section
-                    .into_inner()
-                    .validate()
-                    .map_err(|m| at(Some(span), m))?
-            }
-            None => EmbedPolicy::default(),
-        },
+        thresholds: section(file.resources, |s| s.validate(), at)?,
+        jobs: section(file.jobs, |s| s.validate(), at)?,
+        embed: section(file.embed, |s| s.validate(), at)?,
     };
     let entries = file
         .postgres

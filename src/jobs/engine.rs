@@ -311,22 +311,10 @@ impl Jobs {
         per_target: u32,
     ) -> Result<Option<Claimed>> {
         let now = now_ms();
-        let claimed = self
+        Ok(self
             .store
             .claim_job(worker, now, now + lease.as_millis() as u64, per_target)
-            .await?;
-        if let Some(c) = &claimed {
-            let row = audit(
-                &c.requested_by,
-                None,
-                "job.start",
-                c.id,
-                c.target.as_deref(),
-                serde_json::json!({ "attempt": c.attempt, "worker": worker }),
-            );
-            self.store.append_audit(&row).await?;
-        }
-        Ok(claimed)
+            .await?)
     }
 
     /// Renews `worker`'s lease on job `id` until now + `lease`, saving `progress`. Returns

@@ -155,7 +155,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Enqueued>;
 
     /// Atomically takes the most urgent ready job for `worker` until `lease_until_ms`, with at
-    /// most `per_target` running per target.
+    /// most `per_target` running per target, and records the attempt and its `job.start` audit
+    /// row.
     async fn claim_job(
         &self,
         worker: &str,

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use pitwall::access::{AuditFilter, AuditRecord};
-use pitwall::{format_utc, percent_encode};
+use pitwall::format_utc;
+
+use crate::components::older_href;
 
 use super::api::audit_log;
 
@@ -54,13 +56,7 @@ pub fn AuditPage() -> impl IntoView {
                     Ok(p) => {
                         let f = filter();
                         let older = p.next_before_id.map(|id| {
-                            let mut params = vec![format!("before={id}")];
-                            for (k, v) in [("actor", f.actor), ("action", f.action), ("outcome", f.outcome)] {
-                                if let Some(v) = v {
-                                    params.push(format!("{k}={}", percent_encode(&v)));
-                                }
-                            }
-                            format!("?{}", params.join("&"))
+                            older_href(id, [("actor", f.actor), ("action", f.action), ("outcome", f.outcome), ("object", f.object)])
                         });
                         view! {
                             <p class="muted">{format!("{} matching entries", p.total)}</p>

@@ -2,8 +2,10 @@
 
 mod chart;
 mod figure;
+mod pager;
 mod sparkline;
 
 pub use chart::TimeChart;
 pub use figure::{Figure, FigureGrid};
+pub use pager::older_href;
 pub use sparkline::Sparkline;

@@ -6,11 +6,11 @@ use leptos_router::hooks::use_query_map;
 use pitwall::access::Role;
 use pitwall::format_utc;
 use pitwall::jobs::{JobFilter, JobState, JobSummary};
-use pitwall::percent_encode;
 
 use super::active::progress_text;
 use super::api::{BulkJobs, BulkPreview, job_history};
 use crate::access::{Session, missing_role};
+use crate::components::older_href;
 
 const PAGE: u32 = 50;
 const SINCE: [(&str, &str); 4] = [
@@ -72,19 +72,13 @@ pub fn JobHistory() -> impl IntoView {
                         Ok(p) => {
                             let f = filter();
                             let older = p.next_before_id.map(|id| {
-                                let mut params = vec![format!("before={id}")];
-                                for (k, v) in [
+                                older_href(id, [
                                     ("kind", f.kind.clone()),
                                     ("state", f.state.map(|s| s.as_str().to_owned())),
                                     ("target", f.target.clone()),
                                     ("user", f.requested_by.clone()),
                                     ("since", Some(since()).filter(|s| !s.is_empty())),
-                                ] {
-                                    if let Some(v) = v {
-                                        params.push(format!("{k}={}", percent_encode(&v)));
-                                    }
-                                }
-                                format!("?{}", params.join("&"))
+                                ])
                             });
                             view! {
                                 <p class="muted">{format!("{} matching jobs", p.total)}</p>

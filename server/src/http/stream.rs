@@ -4,9 +4,9 @@
 //!
 //! Each `snapshot` event is a whole snapshot with its sequence number as the event id; a
 //! reconnecting browser sends `Last-Event-ID` and gets the current snapshot at once unless it
-//! already has it (the statuses always, as they carry no id). Events are at most one per
-//! `MIN_GAP`: a slow client skips to the newest state instead of buffering old ones. Keep-alive
-//! comments go out every 15 s.
+//! already has it (the statuses and jobs always, as they carry no id). Events of each kind are
+//! at most one per `MIN_GAP`: a slow client skips to the newest state instead of buffering old
+//! ones. Keep-alive comments go out every 15 s.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,57 +23,99 @@ use tokio::sync::watch;
 
 use super::AppState;
 
-/// The shortest time between two events to one client.
+/// The shortest time between two events of one kind to one client.
 const MIN_GAP: Duration = Duration::from_millis(500);
+
+/// The kinds of event, in the order they go when several are due at once.
+#[derive(Clone, Copy)]
+enum Kind {
+    Snapshot = 0,
+    Targets = 1,
+    Jobs = 2,
+}
 
 /// What one client's stream has sent and where it listens.
 struct Client {
     telemetry: watch::Receiver<Arc<Snapshot>>,
     targets: watch::Receiver<Arc<Vec<TargetStatus>>>,
     jobs: watch::Receiver<Arc<Vec<JobSummary>>>,
+    /// Whether the statuses and the jobs are still to be sent a first time.
+    unsent: (bool, bool),
     /// The sequence number of the last snapshot sent (or the client already had).
     last: Option<u64>,
-    sent_at: Option<tokio::time::Instant>,
+    /// When each kind of event last went out.
+    sent_at: [Option<tokio::time::Instant>; 3],
     /// Counts the stream as open while it lives.
     _guard: StreamGuard,
 }
 
 impl Client {
-    /// The next event: new statuses or jobs first (they are small), then a newer snapshot.
+    /// The kinds with something new for the client.
+    fn due(&self) -> Vec<Kind> {
+        let mut due = Vec::new();
+        if self.last != Some(self.telemetry.borrow().seq) {
+            due.push(Kind::Snapshot);
+        }
+        if self.unsent.0 || self.targets.has_changed().unwrap_or(false) {
+            due.push(Kind::Targets);
+        }
+        if self.unsent.1 || self.jobs.has_changed().unwrap_or(false) {
+            due.push(Kind::Jobs);
+        }
+        due
+    }
+
+    /// The next event. Each kind goes at most once per MIN_GAP, and then with the newest state,
+    /// so a burst of updates becomes one event and nothing queues up behind a slow client; the
+    /// kinds do not wait for one another.
     async fn next(&mut self) -> Option<Event> {
         loop {
-            let statuses = self.targets.has_changed().unwrap_or(false);
-            let jobs = self.jobs.has_changed().unwrap_or(false);
-            let snapshot = self.last != Some(self.telemetry.borrow().seq);
-            if statuses || jobs || snapshot {
-                // At most one event per MIN_GAP, and then the newest state, so a burst of
-                // updates becomes one event and nothing queues up behind a slow client.
-                if let Some(sent_at) = self.sent_at {
-                    tokio::time::sleep_until(sent_at + MIN_GAP).await;
+            let ready_at = |k: Kind| self.sent_at[k as usize].map(|t| t + MIN_GAP);
+            let next = self
+                .due()
+                .into_iter()
+                .min_by_key(|k| ready_at(*k).unwrap_or_else(tokio::time::Instant::now));
+            if let Some(kind) = next {
+                if let Some(at) = ready_at(kind) {
+                    tokio::time::sleep_until(at).await;
                 }
-                self.sent_at = Some(tokio::time::Instant::now());
-                return if statuses {
-                    let list = self.targets.borrow_and_update().clone();
-                    Event::default().event("targets").json_data(&*list).ok()
-                } else if jobs {
-                    let list = self.jobs.borrow_and_update().clone();
-                    Event::default().event("jobs").json_data(&*list).ok()
-                } else {
-                    let snap = self.telemetry.borrow_and_update().clone();
-                    self.last = Some(snap.seq);
-                    Event::default()
-                        .event("snapshot")
-                        .id(snap.seq.to_string())
-                        .json_data(&*snap)
-                        .ok()
+                self.sent_at[kind as usize] = Some(tokio::time::Instant::now());
+                return match kind {
+                    Kind::Targets => {
+                        self.unsent.0 = false;
+                        let list = self.targets.borrow_and_update().clone();
+                        Event::default().event("targets").json_data(&*list).ok()
+                    }
+                    Kind::Jobs => {
+                        self.unsent.1 = false;
+                        let list = self.jobs.borrow_and_update().clone();
+                        Event::default().event("jobs").json_data(&*list).ok()
+                    }
+                    Kind::Snapshot => {
+                        let snap = self.telemetry.borrow_and_update().clone();
+                        self.last = Some(snap.seq);
+                        Event::default()
+                            .event("snapshot")
+                            .id(snap.seq.to_string())
+                            .json_data(&*snap)
+                            .ok()
+                    }
                 };
             }
             tokio::select! {
-                changed = self.telemetry.changed() => changed.ok()?,
-                changed = self.targets.changed() => changed.ok()?,
-                changed = self.jobs.changed() => changed.ok()?,
+                () = changed(&mut self.telemetry) => {}
+                () = changed(&mut self.targets) => {}
+                () = changed(&mut self.jobs) => {}
             }
         }
+    }
+}
+
+/// Waits for the next change; a channel whose sender is gone (a console with no targets has no
+/// status checks) never changes again, and the stream ends only when the console stops.
+async fn changed<T>(rx: &mut watch::Receiver<T>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -81,19 +123,18 @@ pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let mut targets = state.board.subscribe();
-    let mut jobs = state.active_jobs.subscribe();
     // A new or reconnecting tab gets the current statuses and jobs first.
-    targets.mark_changed();
-    jobs.mark_changed();
+    let targets = state.board.subscribe();
+    let jobs = state.active_jobs.subscribe();
     let client = Client {
         telemetry: state.telemetry.subscribe(),
         targets,
         jobs,
+        unsent: (true, true),
         last: headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok()?.parse().ok()),
-        sent_at: None,
+        sent_at: [None; 3],
         _guard: state.telemetry.stream_opened(),
     };
     let mut stopping = state.stopping.clone();

@@ -121,6 +121,18 @@ pub async fn claim(
     .bind(now_ms as i64)
     .execute(&mut *tx)
     .await?;
+    let audit = NewAudit {
+        at_ms: now_ms,
+        actor: claimed.requested_by.clone(),
+        role: None,
+        action: "job.start".into(),
+        target: claimed.target.clone(),
+        object: object(claimed.id),
+        parameters: serde_json::json!({ "attempt": claimed.attempt, "worker": worker }),
+        outcome: "ok".into(),
+        client_addr: None,
+    };
+    append(&mut tx, &audit).await?;
     tx.commit().await?;
     Ok(Some(claimed))
 }
