@@ -587,3 +587,35 @@ async fn destructive_jobs_are_planned_then_confirmed_by_name_and_failed_ones_ret
         ("wipe", Some("cache"), JobState::Pending)
     );
 }
+
+#[tokio::test]
+async fn the_active_jobs_watch_follows_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = Jobs::new(store(&dir).await, Backoff::default());
+    let active = jobs.watch_active(Duration::from_millis(100));
+    let mut rx = active.subscribe();
+    jobs.enqueue(
+        &admin(),
+        NewJob::new("noop", serde_json::json!({ "steps": 40, "step_ms": 50 })),
+    )
+    .await
+    .unwrap();
+    let runner = Runner::spawn(jobs.clone(), Kinds::new(vec![Arc::new(Noop)]), fast("w", 1));
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < deadline {
+        if tokio::time::timeout(Duration::from_millis(200), rx.changed())
+            .await
+            .is_ok()
+        {
+            let list = rx.borrow_and_update().clone();
+            seen.push(
+                list.first()
+                    .and_then(|j| j.progress.as_ref().map(|p| p.done)),
+            );
+        }
+    }
+    runner.stop().await;
+    let distinct: std::collections::BTreeSet<_> = seen.iter().flatten().collect();
+    assert!(distinct.len() >= 4, "progress seen: {seen:?}");
+}

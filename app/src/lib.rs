@@ -4,6 +4,9 @@
 //! functions stay thin: they read from the engine (`pitwall`) handles the server provides as
 //! context.
 
+// Deeply nested views (tables of live rows) need more than the default type-query depth.
+#![recursion_limit = "256"]
+
 mod access;
 mod components;
 mod embed;

@@ -51,15 +51,15 @@ pub fn ActiveJobsTable() -> impl IntoView {
                     let denied = missing_role(session.0.await.ok().flatten().as_ref(), Role::Operator);
                     match first.await {
                         Ok(first) => {
-                            let jobs = move || live.0.get().unwrap_or_else(|| first.clone());
+                            // Rows are keyed, so a row (and its Cancel button) stays put while its
+                            // progress moves; it is rebuilt only when its state changes.
+                            let jobs = Memo::new(move |_| live.0.get().unwrap_or_else(|| first.clone()));
                             let denied = denied.clone();
-                            (move || {
-                                let list = jobs();
-                                if list.is_empty() {
-                                    return view! { <p class="muted">"No job is running or waiting."</p> }.into_any();
-                                }
-                                let denied = denied.clone();
-                                view! {
+                            view! {
+                                <Show
+                                    when=move || jobs.with(|l| !l.is_empty())
+                                    fallback=|| view! { <p class="muted">"No job is running or waiting."</p> }
+                                >
                                     <table aria-label="Running and queued jobs">
                                         <thead>
                                             <tr>
@@ -69,12 +69,18 @@ pub fn ActiveJobsTable() -> impl IntoView {
                                             </tr>
                                         </thead>
                                         <tbody>
-                                            {list.into_iter().map(|j| view! { <ActiveRow job=j cancel denied=denied.clone()/> }).collect_view()}
+                                            <For
+                                                each=move || jobs.get()
+                                                key=|j| (j.id, j.state, j.cancel_requested)
+                                                children={
+                                                    let denied = denied.clone();
+                                                    move |j| view! { <ActiveRow job=j jobs cancel denied=denied.clone()/> }
+                                                }
+                                            />
                                         </tbody>
                                     </table>
-                                }
-                                .into_any()
-                            })
+                                </Show>
+                            }
                             .into_any()
                         }
                         Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
@@ -88,14 +94,23 @@ pub fn ActiveJobsTable() -> impl IntoView {
 #[component]
 fn ActiveRow(
     job: JobSummary,
+    jobs: Memo<Vec<JobSummary>>,
     cancel: ServerAction<CancelJob>,
     denied: Option<String>,
 ) -> impl IntoView {
     let id = job.id;
-    let (done, total) = job
-        .progress
-        .as_ref()
-        .map_or((0, None), |p| (p.done, p.total));
+    // The newest of this job, for its progress.
+    let current = {
+        let job = job.clone();
+        move || {
+            jobs.with(|l| l.iter().find(|j| j.id == id).cloned())
+                .unwrap_or_else(|| job.clone())
+        }
+    };
+    let current = Memo::new(move |_| current());
+    // A memo, so the bar is rebuilt only when the total changes, not at every step.
+    let total = Memo::new(move |_| current.with(|j| j.progress.as_ref().and_then(|p| p.total)));
+    let done = move || current.with(|j| j.progress.as_ref().map_or(0, |p| p.done));
     let state = if job.cancel_requested {
         "cancelling".to_owned()
     } else {
@@ -110,10 +125,10 @@ fn ActiveRow(
             <td>{job.priority.as_str()}</td>
             <td>{state}</td>
             <td>
-                {total.map(|t| view! {
-                    <progress max=t.to_string() value=done.to_string() aria-label=format!("Progress of job {id}")></progress>
+                {move || total.get().map(|t| view! {
+                    <progress max=t.to_string() value=move || done().to_string() aria-label=format!("Progress of job {id}")></progress>
                 })}
-                " " <span class="muted">{progress_text(&job)}</span>
+                " " <span class="muted">{move || current.with(progress_text)}</span>
             </td>
             <td>{job.requested_by.clone()}</td>
             <td>

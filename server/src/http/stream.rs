@@ -39,7 +39,9 @@ struct Client {
     telemetry: watch::Receiver<Arc<Snapshot>>,
     targets: watch::Receiver<Arc<Vec<TargetStatus>>>,
     jobs: watch::Receiver<Arc<Vec<JobSummary>>>,
-    /// Whether the statuses and the jobs are still to be sent a first time.
+    /// Whether the statuses and the jobs changed since they were last sent (true at first, so
+    /// a new tab gets them). `changed()` marks a value seen as it wakes, so the wake-up itself
+    /// must be remembered.
     unsent: (bool, bool),
     /// The sequence number of the last snapshot sent (or the client already had).
     last: Option<u64>,
@@ -104,8 +106,8 @@ impl Client {
             }
             tokio::select! {
                 () = changed(&mut self.telemetry) => {}
-                () = changed(&mut self.targets) => {}
-                () = changed(&mut self.jobs) => {}
+                () = changed(&mut self.targets) => self.unsent.0 = true,
+                () = changed(&mut self.jobs) => self.unsent.1 = true,
             }
         }
     }

@@ -35,8 +35,11 @@ fn role(s: &str) -> Role {
 
 pub async fn count_users(pool: &SqlitePool) -> Result<u64> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?;
     Ok(n as u64)
 }
 
@@ -45,8 +48,7 @@ pub async fn user(pool: &SqlitePool, username: &str) -> Result<Option<StoredUser
         "SELECT id, username, password_hash, role, failed_attempts, locked_until FROM users WHERE username = ?",
     )
     .bind(username)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_all(pool).await?.into_iter().next();
     Ok(row.map(|r| StoredUser {
         id: r.get("id"),
         username: r.get("username"),
@@ -119,8 +121,10 @@ pub async fn update_user(
     let mut tx = pool.begin().await?;
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
         .bind(username)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .next();
     let Some(id) = id else { return Ok(false) };
     sqlx::query(
         "UPDATE users SET password_hash = COALESCE(?, password_hash), role = COALESCE(?, role),
@@ -221,8 +225,10 @@ pub async fn session_user(
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
     )
     .bind(id_hash)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .next();
     let Some(row) = row else { return Ok(None) };
     let last_seen = row.get::<i64, _>("last_seen_at") as u64;
     let expires = row.get::<i64, _>("expires_at") as u64;
@@ -274,8 +280,11 @@ pub async fn audit_page(pool: &SqlitePool, f: &AuditFilter) -> Result<AuditPage>
         .bind(None::<i64>)
         .bind(None::<i64>)
         .bind(&f.object)
-        .fetch_one(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?;
     let rows = sqlx::query(&format!(
         "SELECT id, at, actor, role, action, target, object, parameters, outcome, client_addr
          FROM audit_log WHERE {WHERE} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"

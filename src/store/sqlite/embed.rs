@@ -17,8 +17,11 @@ pub async fn key(pool: &SqlitePool, name: &str, fresh: &[u8], now_ms: u64) -> Re
     Ok(
         sqlx::query_scalar("SELECT value FROM console_keys WHERE name = ?")
             .bind(name)
-            .fetch_one(pool)
-            .await?,
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?,
     )
 }
 
@@ -75,8 +78,10 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<TokenSummary>> {
 pub async fn get(pool: &SqlitePool, id: &str) -> Result<Option<TokenSummary>> {
     let row = sqlx::query("SELECT * FROM embed_tokens WHERE id = ?")
         .bind(id)
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .next();
     Ok(row.as_ref().map(summary))
 }
 

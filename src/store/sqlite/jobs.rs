@@ -44,8 +44,9 @@ pub async fn enqueue(
     .bind(now_ms as i64)
     .bind(now_ms as i64)
     .bind(job.plan.as_ref().map(|p| p.to_string()))
-    .fetch_one(&mut *tx)
-    .await;
+    .fetch_all(&mut *tx)
+    .await
+    .and_then(|rows| rows.into_iter().next().ok_or(sqlx::Error::RowNotFound));
     match inserted {
         Ok(row) => {
             let id: i64 = row.get("id");
@@ -64,8 +65,11 @@ pub async fn enqueue(
                 "SELECT id FROM jobs WHERE idempotency_key = ? AND state IN ('pending', 'running')",
             )
             .bind(&job.idempotency_key)
-            .fetch_one(pool)
-            .await?;
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?;
             Ok(Enqueued::Duplicate(id))
         }
         Err(e) => Err(e.into()),
@@ -97,8 +101,7 @@ pub async fn claim(
     .bind(lease_until_ms as i64)
     .bind(now_ms as i64)
     .bind(i64::from(per_target))
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx).await?.into_iter().next();
     let Some(row) = row else {
         tx.rollback().await?;
         return Ok(None);
@@ -155,8 +158,10 @@ pub async fn heartbeat(
     .bind(crate::status::now_ms() as i64)
     .bind(id)
     .bind(worker)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .next();
     Ok(cancel.map(|c| c != 0))
 }
 
@@ -302,8 +307,10 @@ pub async fn cancel(
     )
     .bind(now_ms as i64)
     .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .next();
     let Some(state) = state else {
         tx.rollback().await?;
         return Ok(None);
@@ -347,8 +354,10 @@ fn summary(r: &SqliteRow) -> JobSummary {
 pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<JobSummary>> {
     let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
         .bind(id)
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .next();
     Ok(row.as_ref().map(summary))
 }
 
@@ -374,7 +383,13 @@ pub async fn page(pool: &SqlitePool, f: &JobFilter) -> Result<JobPage> {
     let select = format!(
         "SELECT * FROM jobs WHERE {WHERE} AND (?6 IS NULL OR id < ?6) ORDER BY id DESC LIMIT ?7"
     );
-    let total: i64 = filtered(&count, f).fetch_one(pool).await?.get("n");
+    let total: i64 = filtered(&count, f)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?
+        .get("n");
     let rows = filtered(&select, f)
         .bind(f.before_id)
         .bind(limit + 1)

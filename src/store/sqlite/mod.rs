@@ -41,7 +41,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // No cached statements: a cached statement is only reset when next used, and until
+            // then it keeps its connection's WAL read snapshot open, so that pooled connection
+            // would go on reading old rows (live job progress froze for seconds). Finalizing
+            // each statement after use costs a re-prepare of microseconds.
+            .statement_cache_capacity(0);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -67,8 +72,11 @@ impl Store for SqliteStore {
         let version: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
         )
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?;
         Ok(version)
     }
 
