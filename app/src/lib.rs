@@ -16,6 +16,7 @@ mod layout;
 mod live;
 mod overview;
 mod pages;
+mod queues;
 mod resources;
 mod shell;
 

@@ -11,7 +11,8 @@ use crate::jobs::{JobPage, JobsPage};
 use crate::layout::{Frame, Layout};
 use crate::live::Live;
 use crate::overview::OverviewPage;
-use crate::pages::{AlertsPage, CachePage, NotFound, QueriesPage, QueuesPage};
+use crate::pages::{AlertsPage, CachePage, NotFound, QueriesPage};
+use crate::queues::QueuesPage;
 use crate::resources::ResourcesPage;
 
 /// The whole HTML document, rendered on the server.

@@ -63,8 +63,8 @@ impl Figure {
     }
 }
 
-/// What a reading's health means for its figure.
-fn health_text(r: &Reading) -> Option<String> {
+/// What a reading's health means for its figures (`None` while they are current).
+pub fn health_text(r: &Reading) -> Option<String> {
     match &r.health {
         Health::Ok => None,
         Health::Pending => Some("waiting for the first figures".into()),

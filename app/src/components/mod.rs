@@ -6,6 +6,6 @@ mod pager;
 mod sparkline;
 
 pub use chart::TimeChart;
-pub use figure::{Figure, FigureGrid};
+pub use figure::{Figure, FigureGrid, health_text};
 pub use pager::older_href;
 pub use sparkline::Sparkline;

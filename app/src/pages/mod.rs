@@ -47,21 +47,6 @@ pub fn QueriesPage() -> impl IntoView {
     }
 }
 
-/// Celery queue dashboards.
-#[component]
-pub fn QueuesPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Queues"
-            will_show=&[
-                "depth per Celery queue counted across kombu's priority sub-lists",
-                "in-flight messages, throughput and worker heartbeats",
-                "a read-only peek at the oldest messages",
-            ]
-        />
-    }
-}
-
 /// Alerts for on-call.
 #[component]
 pub fn AlertsPage() -> impl IntoView {
