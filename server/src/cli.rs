@@ -45,6 +45,9 @@ enum Command {
     },
     /// Check the configuration and print it (addresses redacted).
     CheckConfig,
+    /// Check every configured target once and print its state, and each Celery broker's queue
+    /// depths; exits with an error when a target is down.
+    Status,
     /// Manage console users (in the store under the data directory).
     #[command(subcommand)]
     User(UserCommand),
@@ -178,6 +181,8 @@ pub enum Error {
     Jobs(#[from] pitwall::jobs::Error),
     #[error("--params: {0}")]
     Params(serde_json::Error),
+    #[error("{0} target(s) down")]
+    Down(usize),
     #[error("reading the password from standard input: {0}")]
     Stdin(std::io::Error),
 }
@@ -224,6 +229,7 @@ impl Cli {
                 }
                 println!("configuration OK");
             }
+            Command::Status => status(&config).await?,
             Command::User(command) => user(command, &config).await?,
             Command::Embed(command) => embed(command, &config).await?,
             Command::Jobs(command) => jobs(command, &config).await?,
@@ -453,6 +459,75 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
                 println!("job {id} queued again as job {new}")
             }
         },
+    }
+    Ok(())
+}
+
+async fn status(config: &Config) -> Result<(), Error> {
+    use pitwall::TargetKind;
+    use pitwall::probe::{Probe, Prober};
+    use pitwall::telemetry::collect::{Collector, QueuesCollector};
+    use pitwall::telemetry::metric;
+
+    let timeout = config.telemetry.timeout;
+    let mut down = 0;
+    for t in &config.targets {
+        let probe = match Prober::new(t, timeout) {
+            Ok(mut prober) => prober.check().await,
+            Err(reason) => Probe::Down { reason },
+        };
+        match probe {
+            Probe::Up { version, latency } => println!(
+                "{:<16} {:<14} {:<28} up    {version} ({:.1} ms)",
+                t.name,
+                t.kind.label(),
+                t.url.to_string(),
+                latency.as_secs_f64() * 1000.0
+            ),
+            Probe::Down { reason } => {
+                down += 1;
+                println!(
+                    "{:<16} {:<14} {:<28} down  {reason}",
+                    t.name,
+                    t.kind.label(),
+                    t.url.to_string()
+                );
+                continue;
+            }
+        }
+        if t.kind != TargetKind::Celery {
+            continue;
+        }
+        let round = async {
+            QueuesCollector::new(t, timeout)?
+                .collect(pitwall::status::now_ms())
+                .await
+        };
+        match tokio::time::timeout(timeout, round).await {
+            Ok(Ok(values)) => {
+                let get = |m: &str| values.iter().find(|(k, _)| k == m).map(|(_, v)| *v);
+                let prefix = metric::queue_depth("");
+                let mut queues: Vec<_> = values
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?, *v)))
+                    .collect();
+                queues.sort_by(|a, b| a.0.cmp(b.0));
+                for (queue, depth) in queues {
+                    println!("  queue {queue:<24} {depth:>10} waiting");
+                }
+                println!(
+                    "  {:<30} {:>10} waiting, {} unacked",
+                    "all queues",
+                    get(metric::QUEUE_DEPTH).unwrap_or(0.0),
+                    get(metric::UNACKED).unwrap_or(0.0)
+                );
+            }
+            Ok(Err(reason)) => println!("  queues: {reason}"),
+            Err(_) => println!("  queues: no answer within {} ms", timeout.as_millis()),
+        }
+    }
+    if down > 0 {
+        return Err(Error::Down(down));
     }
     Ok(())
 }
