@@ -98,6 +98,12 @@ pub mod ssr {
         service::<Access>()
     }
 
+    /// A failure of the console's store, logged with its cause; the page is told no more.
+    pub fn store_failed(err: &pitwall::store::Error) -> AppError {
+        tracing::error!("store: {err}");
+        AppError::Server("the console's store failed".into())
+    }
+
     /// Maps an access-service error to the page error.
     pub fn from_access(e: pitwall::access::Error) -> AppError {
         use pitwall::access::Error as E;
@@ -105,10 +111,7 @@ pub mod ssr {
             E::Invalid(m) => AppError::Invalid(m),
             E::NoSuchUser(_) | E::Exists(_) => AppError::Invalid(e.to_string()),
             E::Forbidden(role) => AppError::Forbidden(role),
-            E::Store(err) => {
-                tracing::error!("store: {err}");
-                AppError::Server("the console's store failed".into())
-            }
+            E::Store(err) => store_failed(&err),
         })
     }
 }

@@ -130,6 +130,11 @@ pub fn catalogue(targets: &[(String, TargetKind)], thresholds: &Thresholds) -> V
     panels
 }
 
+/// The embed address of panel `panel_id` opened with `token`: `/embed/{panel}?token=…`.
+pub fn token_path(panel_id: &str, token: &str) -> String {
+    format!("/embed/{panel_id}?token={}", crate::percent_encode(token))
+}
+
 /// The colours an embedded panel uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

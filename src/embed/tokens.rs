@@ -15,9 +15,9 @@ use sha2::Sha256;
 
 use super::{Scope, TokenSummary};
 use crate::access::{Actor, Role};
+use crate::format_utc;
 use crate::status::now_ms;
 use crate::store::{self, Store};
-use crate::{format_utc, percent_encode};
 
 /// The name of the signing key in the store.
 const KEY_NAME: &str = "embed-token-signing";
@@ -105,7 +105,7 @@ impl EmbedToken {
 
     /// The embed path of `panel_id` opened with this token: `/embed/{panel}?token=…`.
     pub fn path(&self, panel_id: &str) -> String {
-        format!("/embed/{panel_id}?token={}", percent_encode(&self.0))
+        super::token_path(panel_id, &self.0)
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::error::ssr::{actor, current_user, fail, require, service};
+use crate::error::ssr::{actor, current_user, fail, require, service, store_failed};
 
 /// One panel's data over its range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,10 +71,7 @@ fn from_embed(e: pitwall::embed::Error) -> AppError {
         E::Invalid(m) => AppError::Invalid(m),
         E::NoSuchToken(_) => AppError::Invalid(e.to_string()),
         E::Forbidden(role) => AppError::Forbidden(role),
-        E::Store(err) => {
-            tracing::error!("store: {err}");
-            AppError::Server("the console's store failed".into())
-        }
+        E::Store(err) => store_failed(&err),
     })
 }
 

@@ -128,7 +128,7 @@ fn MintForm(
                         Scope::All => first_panel.clone(),
                         Scope::Panel(id) => id.clone(),
                     };
-                    let url = format!("/embed/{panel}?token={}", pitwall::percent_encode(&minted.token));
+                    let url = pitwall::embed::token_path(&panel, &minted.token);
                     view! {
                         <div role="status" class="notice minted">
                             <p>"Token " <code>{minted.summary.id.clone()}</code> " minted. Copy it now: it is not shown again."</p>

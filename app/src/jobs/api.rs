@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::error::ssr::{actor, fail, require, service};
+use crate::error::ssr::{actor, fail, require, service, store_failed};
 
 /// A job with everything its page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,10 +43,7 @@ fn from_jobs(e: pitwall::jobs::Error) -> AppError {
         E::Invalid(m) => AppError::Invalid(m),
         E::NoSuchJob(_) | E::Finished(..) => AppError::Invalid(e.to_string()),
         E::Forbidden(role) => AppError::Forbidden(role),
-        E::Store(err) => {
-            tracing::error!("store: {err}");
-            AppError::Server("the console's store failed".into())
-        }
+        E::Store(err) => store_failed(&err),
     })
 }
 
