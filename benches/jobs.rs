@@ -22,7 +22,7 @@ impl JobKind for Empty {
         "empty"
     }
 
-    async fn plan(&self, _: &serde_json::Value) -> Result<Plan, String> {
+    async fn plan(&self, _: Option<&str>, _: &serde_json::Value) -> Result<Plan, String> {
         Err("not planned".into())
     }
 

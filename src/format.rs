@@ -54,6 +54,10 @@ pub enum Unit {
     BytesPerSecond,
     /// `0.42`
     Plain,
+    /// `12.5/s`
+    PerSecond,
+    /// `45 s`, `3 min 12 s`, `2 h 05 min`
+    Seconds,
 }
 
 impl Unit {
@@ -65,6 +69,8 @@ impl Unit {
             Unit::Count | Unit::Plain => "",
             Unit::Bytes => "bytes",
             Unit::BytesPerSecond => "bytes/s",
+            Unit::PerSecond => "/s",
+            Unit::Seconds => "s",
         }
     }
 
@@ -77,7 +83,28 @@ impl Unit {
             Unit::Bytes => bytes(v),
             Unit::BytesPerSecond => format!("{}/s", bytes(v)),
             Unit::Plain => format!("{v:.2}"),
+            Unit::PerSecond if v < 10.0 => format!("{v:.1}/s"),
+            Unit::PerSecond => format!("{}/s", group_thousands(v.round() as i64)),
+            Unit::Seconds => seconds(v),
         }
+    }
+}
+
+/// `text` cut to at most `max` characters, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+fn seconds(v: f64) -> String {
+    let s = v.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min {:02} s", s / 60, s % 60),
+        3_600..86_400 => format!("{} h {:02} min", s / 3_600, s % 3_600 / 60),
+        _ => format!("{} d {:02} h", s / 86_400, s % 86_400 / 3_600),
     }
 }
 
@@ -131,6 +158,12 @@ mod tests {
         assert_eq!(Unit::Millis.format(3.0), "3.0 ms");
         assert_eq!(Unit::Count.format(1234567.0), "1,234,567");
         assert_eq!(Unit::Count.format(12.0), "12");
+        assert_eq!(Unit::PerSecond.format(2.345), "2.3/s");
+        assert_eq!(Unit::PerSecond.format(1234.4), "1,234/s");
+        assert_eq!(Unit::Seconds.format(44.6), "45 s");
+        assert_eq!(Unit::Seconds.format(192.0), "3 min 12 s");
+        assert_eq!(Unit::Seconds.format(7_500.0), "2 h 05 min");
+        assert_eq!(Unit::Seconds.format(200_000.0), "2 d 07 h");
         assert_eq!(Unit::Bytes.format(512.0), "512 B");
         assert_eq!(Unit::Bytes.format(1536.0 * 1024.0), "1.5 MiB");
         assert_eq!(Unit::BytesPerSecond.format(2048.0), "2.0 KiB/s");

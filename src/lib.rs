@@ -8,6 +8,8 @@ pub mod access;
 pub mod embed;
 pub mod format;
 pub mod jobs;
+pub mod postgres;
+pub mod queues;
 pub mod target;
 pub mod telemetry;
 

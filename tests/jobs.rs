@@ -62,7 +62,7 @@ impl JobKind for Counting {
         "count"
     }
 
-    async fn plan(&self, _: &serde_json::Value) -> Result<Plan, String> {
+    async fn plan(&self, _: Option<&str>, _: &serde_json::Value) -> Result<Plan, String> {
         Err("not planned".into())
     }
 
@@ -451,7 +451,7 @@ async fn retention_removes_only_old_finished_jobs() {
 #[tokio::test]
 async fn the_noop_kind_plans_and_checks_its_parameters() {
     let plan = Noop
-        .plan(&serde_json::json!({ "steps": 3, "step_ms": 100 }))
+        .plan(None, &serde_json::json!({ "steps": 3, "step_ms": 100 }))
         .await
         .unwrap();
     assert_eq!(plan.total, Some(3));
@@ -462,7 +462,7 @@ async fn the_noop_kind_plans_and_checks_its_parameters() {
         plan.summary
     );
     let err = Noop
-        .plan(&serde_json::json!({ "steps": 0 }))
+        .plan(None, &serde_json::json!({ "steps": 0 }))
         .await
         .unwrap_err();
     assert!(
@@ -470,7 +470,7 @@ async fn the_noop_kind_plans_and_checks_its_parameters() {
         "{err}"
     );
     let err = Noop
-        .plan(&serde_json::json!({ "stepz": 1 }))
+        .plan(None, &serde_json::json!({ "stepz": 1 }))
         .await
         .unwrap_err();
     assert!(err.contains("unknown field `stepz`"), "{err}");
@@ -489,7 +489,7 @@ impl JobKind for Wipe {
         Role::Admin
     }
 
-    async fn plan(&self, _: &serde_json::Value) -> Result<Plan, String> {
+    async fn plan(&self, _: Option<&str>, _: &serde_json::Value) -> Result<Plan, String> {
         Ok(Plan {
             summary: "Deletes 3 keys.".into(),
             statements: vec!["UNLINK a".into(), "UNLINK b".into(), "UNLINK c".into()],

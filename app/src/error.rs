@@ -15,6 +15,9 @@ pub enum AppError {
     /// The role does not allow it (403).
     #[error("This needs the {0} role.")]
     Forbidden(Role),
+    /// A change asked from another site than the console's own (403).
+    #[error("Refused: cross-origin requests cannot change anything here.")]
+    CrossOrigin,
     /// The input is not acceptable (422); the message names what is wrong.
     #[error("{0}")]
     Invalid(String),
@@ -40,26 +43,47 @@ pub mod ssr {
     use std::net::SocketAddr;
 
     use axum::extract::ConnectInfo;
-    use http::StatusCode;
+    use axum::response::{IntoResponse, Response};
     use http::request::Parts;
+    use http::{HeaderValue, StatusCode, header};
     use leptos::prelude::*;
+    use leptos::server_fn::ContentType;
+    use leptos::server_fn::error::{FromServerFnError, SERVER_FN_ERROR_HEADER};
     use leptos_axum::ResponseOptions;
     use pitwall::access::{Access, Actor, CurrentUser, Role};
 
     use super::AppError;
 
-    /// Sets the response status that matches `error` and returns it.
-    pub fn fail(error: AppError) -> AppError {
-        let status = match &error {
+    /// The HTTP status that goes with `error`.
+    pub fn status(error: &AppError) -> StatusCode {
+        match error {
             AppError::Unauthorized | AppError::Refused(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::CrossOrigin => StatusCode::FORBIDDEN,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        }
+    }
+
+    /// Sets the response status that matches `error` and returns it.
+    pub fn fail(error: AppError) -> AppError {
         if let Some(response) = use_context::<ResponseOptions>() {
-            response.set_status(status);
+            response.set_status(status(&error));
         }
         error
+    }
+
+    /// The answer the server function at `path` would give had it failed with `error`: its
+    /// status, and the error encoded as server functions encode theirs, so the page that called
+    /// it decodes the typed error. For refusals made before any server function runs.
+    pub fn error_response(path: &str, error: &AppError) -> Response {
+        let content_type = <<AppError as FromServerFnError>::Encoder as ContentType>::CONTENT_TYPE;
+        let mut response = (status(error), error.ser()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Ok(path) = HeaderValue::from_str(path) {
+            headers.insert(SERVER_FN_ERROR_HEADER, path);
+        }
+        response
     }
 
     /// The signed-in user, if any (the server's guard put them into the request).

@@ -10,12 +10,13 @@
 mod access;
 mod components;
 mod embed;
-mod error;
+pub mod error;
 mod jobs;
 mod layout;
 mod live;
 mod overview;
 mod pages;
+mod queries;
 mod queues;
 mod resources;
 mod shell;

@@ -11,7 +11,8 @@ use crate::jobs::{JobPage, JobsPage};
 use crate::layout::{Frame, Layout};
 use crate::live::Live;
 use crate::overview::OverviewPage;
-use crate::pages::{AlertsPage, CachePage, NotFound, QueriesPage};
+use crate::pages::{AlertsPage, CachePage, NotFound};
+use crate::queries::{QueriesPage, QueryPage};
 use crate::queues::QueuesPage;
 use crate::resources::ResourcesPage;
 
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/cache") view=CachePage ssr=SsrMode::Async/>
                     <Route path=path!("/queries") view=QueriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/queries/:target/:queryid") view=QueryPage ssr=SsrMode::Async/>
                     <Route path=path!("/queues") view=QueuesPage ssr=SsrMode::Async/>
                     <Route path=path!("/resources") view=ResourcesPage ssr=SsrMode::Async/>
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async/>

@@ -165,15 +165,3 @@ test("the Overview's first load weighs under 1.2 MB and loads no chart library",
   expect(total).toBeLessThan(1_200_000);
   await context.close();
 });
-
-
-test("the queues page shows each Celery queue's depth live and the console's own job queue", async ({ page }) => {
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Queues" }).click();
-  const broker = page.getByRole("region", { name: "Queues on tasks" });
-  const table = broker.getByRole("table", { name: "Queue depths on tasks" });
-  for (const queue of ["celery", "emails", "reports"]) {
-    await expect(table.getByRole("rowheader", { name: queue, exact: true })).toBeVisible();
-  }
-  await expect(broker).toContainText(/[\d,]+ waiting in all, [\d,]+ delivered and not yet acknowledged\./);
-  await expect(page.getByRole("region", { name: "Pitwall's job queue" })).toContainText(/\d+ running, \d+ waiting\./);
-});

@@ -48,6 +48,16 @@ enum Command {
     /// Check every configured target once and print its state, and each Celery broker's queue
     /// depths; exits with an error when a target is down.
     Status,
+    /// Show the next messages workers will take from a Celery queue, without taking them.
+    Peek {
+        /// The broker (a `[[celery]]` target's name).
+        broker: String,
+        /// The queue.
+        queue: String,
+        /// How many messages (1 to 50).
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
     /// Manage console users (in the store under the data directory).
     #[command(subcommand)]
     User(UserCommand),
@@ -57,6 +67,76 @@ enum Command {
     /// Maintenance jobs in the store: list, show, start, cancel, retry.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// PostgreSQL: slow queries, index suggestions, and index builds and vacuums as jobs.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Statements over the `[queries]` thresholds, from pg_stat_statements' totals (never reset).
+    SlowQueries {
+        /// The PostgreSQL target (default: the first).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Indexes that would serve the slow statements, with their reasoning.
+    SuggestIndexes {
+        /// The PostgreSQL target (default: the first).
+        #[arg(long)]
+        target: Option<String>,
+        /// Print the whole advice as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan a CREATE INDEX CONCURRENTLY job and, with --confirm TARGET, queue it.
+    CreateIndex {
+        /// The PostgreSQL target.
+        #[arg(long)]
+        target: String,
+        /// The table, `table` or `schema.table`.
+        #[arg(long)]
+        table: String,
+        /// The columns, in order, separated by commas (`a,b DESC`).
+        #[arg(long, value_delimiter = ',', required = true)]
+        columns: Vec<String>,
+        /// btree (default), hash, gin, gist or brin.
+        #[arg(long)]
+        method: Option<String>,
+        /// A unique index.
+        #[arg(long)]
+        unique: bool,
+        /// A partial index's predicate (`col IS NOT NULL`, `col = 'x' AND n > 3`).
+        #[arg(long = "where")]
+        predicate: Option<String>,
+        /// The index's name (default: `<table>_<columns>_idx`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Queue it: the target's name.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Plan a VACUUM job (one table or the whole database) and, with --confirm, queue it.
+    Vacuum {
+        /// The PostgreSQL target.
+        #[arg(long)]
+        target: String,
+        /// One table, `table` or `schema.table` (default: the whole database).
+        #[arg(long)]
+        table: Option<String>,
+        /// Also ANALYZE.
+        #[arg(long)]
+        analyze: bool,
+        /// FREEZE.
+        #[arg(long)]
+        freeze: bool,
+        /// FULL: rewrites the table under an ACCESS EXCLUSIVE lock (confirm with the target's name).
+        #[arg(long)]
+        full: bool,
+        /// Queue it (for FULL: the target's name).
+        #[arg(long)]
+        confirm: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +259,10 @@ pub enum Error {
     Embed(#[from] pitwall::embed::Error),
     #[error(transparent)]
     Jobs(#[from] pitwall::jobs::Error),
+    #[error(transparent)]
+    Queues(#[from] pitwall::queues::Error),
+    #[error("{0}")]
+    Db(String),
     #[error("--params: {0}")]
     Params(serde_json::Error),
     #[error("{0} target(s) down")]
@@ -230,9 +314,15 @@ impl Cli {
                 println!("configuration OK");
             }
             Command::Status => status(&config).await?,
+            Command::Peek {
+                broker,
+                queue,
+                count,
+            } => peek(&config, &broker, &queue, count).await?,
             Command::User(command) => user(command, &config).await?,
             Command::Embed(command) => embed(command, &config).await?,
             Command::Jobs(command) => jobs(command, &config).await?,
+            Command::Db(command) => db(command, &config).await?,
         }
         Ok(())
     }
@@ -438,7 +528,7 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
                 ..NewJob::new(&kind, parameters)
             };
             let (plan, queued) = jobs
-                .submit(&cli, &kinds::all(), job, confirm.as_deref())
+                .submit(&cli, &kinds::all(&config.targets), job, confirm.as_deref())
                 .await?;
             println!("plan: {}", plan.summary);
             for statement in &plan.statements {
@@ -459,6 +549,179 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
                 println!("job {id} queued again as job {new}")
             }
         },
+    }
+    Ok(())
+}
+
+/// The address of PostgreSQL target `name` (default: the first).
+fn pg_target<'a>(
+    config: &'a Config,
+    name: Option<&str>,
+) -> Result<&'a pitwall::secret::SecretUrl, Error> {
+    let target = config
+        .targets
+        .iter()
+        .filter(|t| t.kind == pitwall::TargetKind::Postgres)
+        .find(|t| name.is_none_or(|n| t.name == n))
+        .ok_or_else(|| {
+            Error::Db(match name {
+                Some(n) => format!("no PostgreSQL target is named {n:?}"),
+                None => "no PostgreSQL target is configured".into(),
+            })
+        })?;
+    Ok(&target.url)
+}
+
+async fn db(command: DbCommand, config: &Config) -> Result<(), Error> {
+    use pitwall::postgres::{AdvisorSettings, advisor, catalog};
+    let timeout = config.telemetry.timeout * 4;
+    let slow = config.queries;
+    match command {
+        DbCommand::SlowQueries { target } => {
+            let pool = pitwall::link::pg_pool(pg_target(config, target.as_deref())?, timeout)
+                .map_err(Error::Db)?;
+            let statements = catalog::top_statements(&pool, catalog::STATEMENT_LIMIT, timeout)
+                .await
+                .map_err(|e| Error::Db(e.to_string()))?;
+            let slow: Vec<_> = statements
+                .iter()
+                .filter(|s| s.mean_ms >= slow.mean_ms && s.calls >= slow.calls)
+                .collect();
+            if slow.is_empty() {
+                println!(
+                    "no statement has a mean of {} ms or more over {} calls or more",
+                    config.queries.mean_ms, config.queries.calls
+                );
+            }
+            for s in slow {
+                let text: String = s.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!(
+                    "{:>10.2} ms mean {:>10} calls {:>12.0} ms total  {}",
+                    s.mean_ms,
+                    s.calls,
+                    s.total_ms,
+                    pitwall::format::truncate(&text, 200)
+                );
+            }
+        }
+        DbCommand::SuggestIndexes { target, json } => {
+            let pool = pitwall::link::pg_pool(pg_target(config, target.as_deref())?, timeout)
+                .map_err(Error::Db)?;
+            let settings = AdvisorSettings {
+                min_mean_ms: slow.mean_ms,
+                min_calls: slow.calls,
+                ..Default::default()
+            };
+            let advice = advisor::suggest(&pool, &settings, timeout)
+                .await
+                .map_err(|e| Error::Db(e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&advice).expect("advice encodes")
+                );
+                return Ok(());
+            }
+            if advice.suggestions.is_empty() {
+                println!("no index to suggest");
+            }
+            for s in &advice.suggestions {
+                println!("{};", s.statement);
+                for r in &s.reasoning {
+                    println!("  - {r}");
+                }
+            }
+            for s in &advice.statements {
+                let text: String = s
+                    .statement
+                    .query
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                println!(
+                    "# {}: {}",
+                    pitwall::format::truncate(&text, 120),
+                    s.verdict.summary()
+                );
+            }
+        }
+        DbCommand::CreateIndex {
+            target,
+            table,
+            columns,
+            method,
+            unique,
+            predicate,
+            name,
+            confirm,
+        } => {
+            let mut params =
+                serde_json::json!({ "table": table, "columns": columns, "unique": unique });
+            for (key, value) in [("method", method), ("where", predicate), ("name", name)] {
+                if let Some(v) = value {
+                    params[key] = v.into();
+                }
+            }
+            submit_job(config, "create_index", &target, params, confirm).await?;
+        }
+        DbCommand::Vacuum {
+            target,
+            table,
+            analyze,
+            freeze,
+            full,
+            confirm,
+        } => {
+            let mut params =
+                serde_json::json!({ "analyze": analyze, "freeze": freeze, "full": full });
+            if let Some(t) = table {
+                params["table"] = t.into();
+            }
+            submit_job(config, "vacuum", &target, params, confirm).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Plans job `kind` on `target` as the command line's admin, and queues it with `confirm`.
+async fn submit_job(
+    config: &Config,
+    kind: &str,
+    target: &str,
+    parameters: serde_json::Value,
+    confirm: Option<String>,
+) -> Result<(), Error> {
+    jobs(
+        JobsCommand::Start {
+            kind: kind.to_owned(),
+            params: parameters.to_string(),
+            target: Some(target.to_owned()),
+            priority: Priority::Normal,
+            attempts: 1,
+            confirm,
+        },
+        config,
+    )
+    .await
+}
+
+async fn peek(config: &Config, broker: &str, queue: &str, count: usize) -> Result<(), Error> {
+    let brokers = pitwall::queues::Brokers::new(&config.targets, config.telemetry.timeout);
+    let messages = brokers.peek(broker, queue, count).await?;
+    if messages.is_empty() {
+        println!("{queue} on {broker} is empty");
+    }
+    for (i, m) in messages.iter().enumerate() {
+        println!(
+            "{:>3}  {:<40} {:<36} priority {} retries {}  {} {}",
+            i + 1,
+            m.task,
+            m.id,
+            m.priority,
+            m.retries,
+            m.args,
+            m.kwargs
+        );
     }
     Ok(())
 }

@@ -9,6 +9,8 @@ use pitwall::access::{Access, Bootstrap};
 use pitwall::config::Config;
 use pitwall::embed::Embeds;
 use pitwall::jobs::{Jobs, Runner, RunnerSettings, kinds};
+use pitwall::postgres::workload::Workloads;
+use pitwall::queues::Brokers;
 use pitwall::status::{Schedule, StatusBoard};
 use pitwall::store::{self, Store};
 use pitwall::telemetry::{Telemetry, collect};
@@ -81,7 +83,7 @@ impl Console {
         let access = Access::new(store.clone(), config.access.settings);
         let embeds = Embeds::open(store.clone()).await?;
         let jobs = Jobs::new(store.clone(), config.jobs.backoff);
-        let kinds = kinds::all();
+        let kinds = kinds::all(&config.targets);
         let runner = Runner::spawn(
             jobs.clone(),
             kinds.clone(),
@@ -153,6 +155,13 @@ impl Console {
             embeds,
             embed_policy: Arc::new(config.embed),
             active_jobs: jobs.watch_active(Duration::from_millis(500)),
+            brokers: Brokers::new(&config.targets, config.telemetry.timeout),
+            workloads: Workloads::spawn(
+                &config.targets,
+                config.telemetry.slow,
+                config.telemetry.timeout,
+                config.queries,
+            ),
             jobs,
             kinds,
             stopping: stopping.subscribe(),

@@ -4,17 +4,18 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{ADMIN_PASSWORD, Console};
+use leptos::server_fn::Bytes;
+use leptos::server_fn::error::FromServerFnError;
+use pitwall::access::Role;
 use pitwall::harness::RedisServer;
+use pitwall_app::error::AppError;
 
-/// Every server function, with arguments that would be valid for an admin.
-const SERVER_FUNCTIONS: [(&str, &[(&str, &str)]); 8] = [
-    ("whoami", &[]),
-    ("target_statuses", &[]),
-    ("recheck_targets", &[]),
-    ("list_users", &[]),
+/// The admin's user-management server functions, with arguments that would be valid for an admin.
+const USER_CHANGES: [(&str, &[(&str, &str)]); 4] = [
     (
         "add_user",
         &[
@@ -30,6 +31,95 @@ const SERVER_FUNCTIONS: [(&str, &[(&str, &str)]); 8] = [
     ),
     ("remove_user", &[("username", "x")]),
 ];
+
+/// A server function as the app declares it.
+struct ServerFunction {
+    endpoint: String,
+    /// Called with GET (`input = GetUrl`) rather than POST.
+    get: bool,
+}
+
+/// Every `#[server(...)]` in the app's sources, read at test time so the list cannot fall behind.
+fn server_functions() -> Vec<ServerFunction> {
+    let mut found = Vec::new();
+    for (file, text) in app_sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/src")) {
+        for (at, _) in text.match_indices("#[server") {
+            let attribute = &text[at..at + text[at..].find(']').unwrap()];
+            let endpoint = attribute
+                .split("endpoint = \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("{file}: no `endpoint = \"...\"` in {attribute}"));
+            found.push(ServerFunction {
+                endpoint: endpoint.to_owned(),
+                get: attribute.contains("GetUrl"),
+            });
+        }
+    }
+    let names: Vec<_> = found.iter().map(|f| f.endpoint.as_str()).collect();
+    for known in [
+        "whoami",
+        "add_user",
+        "audit_log",
+        "embed_panel",
+        "start_job",
+    ] {
+        assert!(names.contains(&known), "{known} not found in {names:?}");
+    }
+    found
+}
+
+/// Every page route declared in the app's shell, parameters filled in (`/jobs/:id` → `/jobs/1`).
+fn page_routes() -> Vec<String> {
+    let shell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/src/shell.rs");
+    let text = std::fs::read_to_string(&shell).unwrap();
+    let routes: Vec<String> = text
+        .split("path!(\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            path.split('/')
+                .map(|segment| {
+                    if segment.starts_with(':') {
+                        "1"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    for known in ["/", "/users", "/jobs/1", "/embed/1/1"] {
+        assert!(
+            routes.iter().any(|r| r == known),
+            "{known} not in {routes:?}"
+        );
+    }
+    routes
+}
+
+/// Every `.rs` file under `dir`, with its path and text.
+fn app_sources(dir: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(app_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            files.push((path.display().to_string(), text));
+        }
+    }
+    files
+}
+
+/// The typed error in a server function's error answer, decoded as the page decodes it (a body
+/// that is not an encoded `AppError` decodes to `AppError::Server`).
+fn app_error(body: &str) -> AppError {
+    AppError::de(Bytes::from(body.to_owned()))
+}
 
 async fn console_with(access: &str) -> Console {
     Console::spawn(access).await
@@ -58,25 +148,70 @@ fn password_of(name: &str) -> String {
 async fn everything_but_login_health_and_assets_is_closed() {
     let console = console_with("").await;
     let anonymous = console.client();
-    for path in ["/", "/cache", "/users", "/audit", "/queues?x=1"] {
-        let r = anonymous.get(console.url(path)).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 303, "{path}");
-        let expected = format!(
-            "/login?next={}",
-            path.replace('?', "%3F").replace('=', "%3D")
-        );
-        assert_eq!(r.headers()["location"], expected.as_str(), "{path}");
-    }
-    for (function, args) in SERVER_FUNCTIONS {
-        let (code, body) = console.call(&anonymous, function, args).await;
-        if function == "whoami" {
-            // The sign-in page asks who is signed in; the answer is "nobody".
-            assert_eq!((code, body.as_str()), (200, "null"));
-        } else {
-            assert_eq!(code, 401, "{function}: {body}");
+    let mut pages = page_routes();
+    pages.push("/queues?x=1".into());
+    pages.push("/no-such-page".into());
+    for path in pages {
+        let (code, location) = {
+            let r = anonymous.get(console.url(&path)).send().await.unwrap();
+            let location = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (r.status().as_u16(), location)
+        };
+        match path.as_str() {
+            "/login" | "/setup" => assert_eq!(code, 200, "{path}"),
+            // Open by design: the panel checks the session or embed token itself.
+            p if p.starts_with("/embed/") => assert_eq!(code, 401, "{path}"),
+            _ => {
+                assert_eq!(code, 303, "{path}");
+                let expected = format!(
+                    "/login?next={}",
+                    path.replace('?', "%3F").replace('=', "%3D")
+                );
+                assert_eq!(location.as_deref(), Some(expected.as_str()), "{path}");
+            }
         }
     }
-    assert_eq!(console.get(&anonymous, "/login").await.0, 200);
+    for function in server_functions() {
+        let name = function.endpoint.as_str();
+        // The open panel data needs valid arguments to get as far as its own check.
+        let query = if name == "embed_panel" {
+            "?id=host/cpu&from=now-1h&to=now"
+        } else {
+            ""
+        };
+        let url = console.url(&format!("/api/{name}{query}"));
+        let r = if function.get {
+            anonymous.get(url).send().await.unwrap()
+        } else {
+            anonymous.post(url).send().await.unwrap()
+        };
+        let (code, content_type) = (
+            r.status().as_u16(),
+            r.headers().get("content-type").cloned(),
+        );
+        let body = r.text().await.unwrap();
+        match name {
+            // The sign-in page asks who is signed in; the answer is "nobody".
+            "whoami" => assert_eq!((code, body.as_str()), (200, "null")),
+            // Open by design: it refuses without a session or an embed token itself.
+            "embed_panel" => {
+                assert_eq!(code, 401, "{name}: {body}");
+                assert!(matches!(app_error(&body), AppError::Refused(_)), "{body}");
+            }
+            _ => {
+                assert_eq!(code, 401, "{name}: {body}");
+                assert_eq!(app_error(&body), AppError::Unauthorized, "{name}: {body}");
+                assert_eq!(content_type.unwrap(), "application/json", "{name}");
+            }
+        }
+    }
+    // Outside /api/ the refusal stays plain text.
+    let r = anonymous.post(console.url("/logout")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.text().await.unwrap(), "Unauthorized: sign in first.");
     assert_eq!(console.get(&anonymous, "/health").await.0, 200);
     // An asset that does not exist is a 404, not a redirect: /pkg is open.
     assert_eq!(console.get(&anonymous, "/pkg/missing.js").await.0, 404);
@@ -95,12 +230,12 @@ async fn roles_are_checked_on_the_server() {
     assert_eq!(console.call(&viewer, "list_users", &[]).await.0, 200);
     let (code, body) = console.call(&viewer, "recheck_targets", &[]).await;
     assert_eq!(code, 403, "{body}");
-    assert!(body.contains("operator"), "{body}");
+    assert_eq!(app_error(&body), AppError::Forbidden(Role::Operator));
     assert_eq!(console.call(&operator, "recheck_targets", &[]).await.0, 200);
-    for (function, args) in &SERVER_FUNCTIONS[4..] {
+    for (function, args) in USER_CHANGES {
         let (code, body) = console.call(&operator, function, args).await;
         assert_eq!(code, 403, "operator calling {function}: {body}");
-        assert!(body.contains("admin"), "{body}");
+        assert_eq!(app_error(&body), AppError::Forbidden(Role::Admin));
     }
     let (code, page) = console.get(&operator, "/audit").await;
     assert_eq!(code, 403, "the page's data is refused, and so is the page");
@@ -141,7 +276,11 @@ async fn cross_origin_changes_are_refused_even_with_a_session() {
         )
         .await;
     assert_eq!(code, 403, "{body}");
-    assert!(body.contains("cross-origin"), "{body}");
+    assert_eq!(
+        app_error(&body),
+        AppError::CrossOrigin,
+        "the page decodes a typed error"
+    );
     // Nothing was written: mallory does not exist.
     let (_, users) = console.call(&admin, "list_users", &[]).await;
     assert!(!users.contains("mallory"), "{users}");
@@ -153,6 +292,18 @@ async fn cross_origin_changes_are_refused_even_with_a_session() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(app_error(&r.text().await.unwrap()), AppError::CrossOrigin);
+    // Outside /api/ the refusal stays plain text.
+    let r = cookie_jar_session
+        .post(console.url("/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "Forbidden: cross-origin requests cannot change anything here."
+    );
 }
 
 #[tokio::test]
@@ -249,48 +400,68 @@ async fn sessions_survive_a_redis_outage_and_end_with_their_user() {
     assert_eq!(console.call(&cy, "target_statuses", &[]).await.0, 401);
 }
 
+/// Posts the sign-in form as admin with `headers`; returns the `Set-Cookie` it answered.
+async fn admin_sign_in_cookie(
+    console: &Console,
+    client: &reqwest::Client,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut request = client.post(console.url("/login")).form(&[
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+        ("next", "/"),
+    ]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let r = request.send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/");
+    r.headers()["set-cookie"].to_str().unwrap().to_owned()
+}
+
+/// Whether the session in `cookie` (a `Set-Cookie` value) still opens a page and a server function.
+async fn session_works(console: &Console, cookie: &str) -> bool {
+    let pair = cookie.split(';').next().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(console.url("/")).header("cookie", pair);
+    let page = page.send().await.unwrap().status().as_u16();
+    let call = client
+        .post(console.url("/api/target_statuses"))
+        .header("cookie", pair)
+        .header("origin", console.base.as_str());
+    let call = call.send().await.unwrap().status().as_u16();
+    match (page, call) {
+        (200, 200) => true,
+        (303, 401) => false,
+        other => panic!("a session that half works: {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn sign_out_ends_the_session_and_ids_rotate_at_sign_in() {
     let console = console_with("").await;
     let client = console.client();
-    let r = client
-        .post(console.url("/login"))
-        .form(&[
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let first = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let first = admin_sign_in_cookie(&console, &client, &[]).await;
     assert!(
         first.contains("HttpOnly") && first.contains("SameSite=Lax") && first.contains("Path=/"),
         "{first}"
     );
-    assert!(
-        !first.contains("Secure"),
-        "plain HTTP must not set Secure: {first}"
-    );
-    let r = client
-        .post(console.url("/login"))
-        .header("x-forwarded-proto", "https")
-        .header("origin", console.base.replace("http:", "https:"))
-        .form(&[
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let second = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(second.contains("; Secure"), "{second}");
+    assert!(session_works(&console, &first).await);
+    // Signing in again on the same browser (it sends the first cookie) rotates the id.
+    let second = admin_sign_in_cookie(&console, &client, &[]).await;
     assert_ne!(
         first.split(';').next(),
         second.split(';').next(),
         "the session id must change at sign-in"
     );
+    assert!(
+        !session_works(&console, &first).await,
+        "the replaced session still works"
+    );
+    assert!(session_works(&console, &second).await);
 
     let r = client.post(console.url("/logout")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
@@ -300,7 +471,40 @@ async fn sign_out_ends_the_session_and_ids_rotate_at_sign_in() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    assert_eq!(console.get(&client, "/").await.0, 303);
+    assert!(
+        !session_works(&console, &second).await,
+        "the session outlived its sign-out"
+    );
+}
+
+#[tokio::test]
+async fn secure_cookie_only_when_a_trusted_proxy_says_https() {
+    // By default nobody is trusted: any client could send the header.
+    let console = console_with("").await;
+    let origin = console.base.replace("http:", "https:");
+    let https = [("x-forwarded-proto", "https"), ("origin", origin.as_str())];
+    let cookie = admin_sign_in_cookie(&console, &console.client(), &https).await;
+    assert!(!cookie.contains("Secure"), "{cookie}");
+
+    // From a configured proxy it counts, also for a proxy that signs nobody in by header.
+    let proxied = console_with("[access.trusted_proxy]\nproxies = [\"127.0.0.1\"]\n").await;
+    let origin = proxied.base.replace("http:", "https:");
+    let https = [("x-forwarded-proto", "https"), ("origin", origin.as_str())];
+    let cookie = admin_sign_in_cookie(&proxied, &proxied.client(), &https).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let cookie = admin_sign_in_cookie(&proxied, &proxied.client(), &[]).await;
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP must not set Secure: {cookie}"
+    );
+    let r = proxied
+        .client()
+        .get(proxied.url("/"))
+        .header("x-forwarded-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "no user header is configured");
 }
 
 #[tokio::test]
@@ -365,14 +569,8 @@ async fn audit_records_sign_ins_and_user_changes_and_hides_secrets() {
         .call(&admin, "remove_user", &[("username", "dee")])
         .await;
 
-    let (code, body) = console
-        .call(&admin, "audit_log", &[("filter[limit]", "50")])
-        .await;
-    assert_eq!(code, 200, "{body}");
-    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let rows: Vec<(String, String, String)> = page["rows"]
-        .as_array()
-        .unwrap()
+    let (all_rows, answers) = whole_audit_log(&console, &admin).await;
+    let rows: Vec<(String, String, String)> = all_rows
         .iter()
         .map(|r| {
             (
@@ -396,7 +594,7 @@ async fn audit_records_sign_ins_and_user_changes_and_hides_secrets() {
         assert!(has("admin", action, "ok"), "{action}: {rows:?}");
     }
     assert!(
-        page["rows"][0]["client_addr"]
+        all_rows[0]["client_addr"]
             .as_str()
             .unwrap()
             .starts_with("127.0.0.1")
@@ -429,19 +627,52 @@ async fn audit_records_sign_ins_and_user_changes_and_hides_secrets() {
     assert_eq!(next["rows"].as_array().unwrap().len(), 2);
     assert!(next["next_before_id"].is_null());
 
-    // No password reached a page, a server-function answer or the console's log.
+    // No password reached an audit row, a page or the console's log.
     let (_, users_page) = console.get(&admin, "/users").await;
+    let (_, audit_page) = console.get(&admin, "/audit").await;
     for secret in [
         ADMIN_PASSWORD,
         "not-the-password",
         "dee-test-pw-2718",
         "dee-second-pw-99",
     ] {
-        assert!(
-            !body.contains(secret) && !users_page.contains(secret),
-            "{secret} in a response"
-        );
-        assert!(!console.log().contains(secret), "{secret} in the log");
+        for (what, text) in [
+            ("the audit log", &answers),
+            ("the Users page", &users_page),
+            ("the Audit page", &audit_page),
+            ("the log", &console.log()),
+        ] {
+            assert!(!text.contains(secret), "{secret} in {what}");
+        }
+    }
+}
+
+/// Every audit row, newest first, read page by page without a filter, and every answer's body.
+async fn whole_audit_log(
+    console: &Console,
+    admin: &reqwest::Client,
+) -> (Vec<serde_json::Value>, String) {
+    let (mut rows, mut answers, mut pages) = (Vec::new(), String::new(), 0);
+    let mut before = None::<String>;
+    loop {
+        let mut args = vec![("filter[limit]", "5")];
+        if let Some(id) = &before {
+            args.push(("filter[before_id]", id));
+        }
+        let (code, body) = console.call(admin, "audit_log", &args).await;
+        assert_eq!(code, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        rows.extend(page["rows"].as_array().unwrap().iter().cloned());
+        answers.push_str(&body);
+        pages += 1;
+        match page["next_before_id"].as_i64() {
+            Some(id) => before = Some(id.to_string()),
+            None => {
+                assert_eq!(Some(rows.len() as u64), page["total"].as_u64(), "{body}");
+                assert!(pages > 1, "the test should read more than one page");
+                return (rows, answers);
+            }
+        }
     }
 }
 
@@ -473,6 +704,31 @@ async fn trusted_proxy_header_is_accepted_only_from_the_proxy() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 303, "an unknown user is not let in");
 
+    // A user the proxy names has their own role, checked on the server.
+    let (code, body) = proxy_call(
+        &console,
+        "admin",
+        "add_user",
+        &[
+            ("username", "vic"),
+            ("password", &password_of("vic")),
+            ("role", "viewer"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        proxy_call(&console, "vic", "target_statuses", &[]).await.0,
+        200
+    );
+    let (code, body) = proxy_call(&console, "vic", "recheck_targets", &[]).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(app_error(&body), AppError::Forbidden(Role::Operator));
+    let (function, args) = USER_CHANGES[0];
+    let (code, body) = proxy_call(&console, "vic", function, args).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(app_error(&body), AppError::Forbidden(Role::Admin));
+
     let elsewhere = console_with(
         "[access.trusted_proxy]\nheader = \"X-Forwarded-User\"\nproxies = [\"10.0.0.0/8\"]\n",
     )
@@ -488,6 +744,62 @@ async fn trusted_proxy_header_is_accepted_only_from_the_proxy() {
         303,
         "the header from a client that is not the proxy is ignored"
     );
+
+    // By default no proxy is trusted, and the header means nothing.
+    let default = console_with("").await;
+    let r = plain
+        .get(default.url("/"))
+        .header("x-forwarded-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the header signed someone in");
+    let (code, body) = proxy_call(&default, "admin", "list_users", &[]).await;
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(app_error(&body), AppError::Unauthorized);
+}
+
+/// Calls a server function as a reverse proxy would, naming `user` in `X-Forwarded-User`.
+async fn proxy_call(
+    console: &Console,
+    user: &str,
+    function: &str,
+    args: &[(&str, &str)],
+) -> (u16, String) {
+    let r = console
+        .client()
+        .post(console.url(&format!("/api/{function}")))
+        .header("x-forwarded-user", user)
+        .form(args)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_get_never_changes_anything() {
+    let console = console_with("").await;
+    let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
+    add_user(&console, &admin, "gus", "viewer").await;
+    for path in [
+        "/api/add_user?username=eve&password=0123456789ab&role=admin",
+        "/api/set_role?username=gus&role=admin",
+        "/api/remove_user?username=gus",
+    ] {
+        let (code, body) = console.get(&admin, path).await;
+        assert_eq!(code, 405, "GET {path}: {body}");
+    }
+    let (_, users) = console.call(&admin, "list_users", &[]).await;
+    let users: serde_json::Value = serde_json::from_str(&users).unwrap();
+    let users: Vec<_> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["username"].as_str().unwrap(), u["role"].as_str().unwrap()))
+        .collect();
+    assert!(users.contains(&("gus", "viewer")), "{users:?}");
+    assert!(!users.iter().any(|(name, _)| *name == "eve"), "{users:?}");
 }
 
 #[tokio::test]

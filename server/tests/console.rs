@@ -93,32 +93,96 @@ async fn overview_and_health_follow_outages_without_a_restart() {
     wait_for("tasks", "up").await;
 }
 
+/// Everything `/api/stream` sends to `client` within `window`.
+async fn read_stream(console: &Console, client: &reqwest::Client, window: Duration) -> String {
+    let mut r = client.get(console.url("/api/stream")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let deadline = tokio::time::Instant::now() + window;
+    let mut text = String::new();
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, r.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
+
 #[tokio::test]
 async fn secrets_never_reach_pages_health_or_logs() {
     let redis = RedisServer::start().await.unwrap();
-    let url = format!("redis://:s3cr3t-pw@127.0.0.1:{}/0", redis.port());
-    let console =
-        Console::spawn(&format!("[[redis]]\nname = \"guarded\"\nurl = \"{url}\"\n")).await;
+    let url = |db: u8| format!("redis://:s3cr3t-pw@127.0.0.1:{}/{db}", redis.port());
+    let console = Console::spawn(&format!(
+        "[[redis]]\nname = \"guarded\"\nurl = \"{}\"\n\n[[celery]]\nname = \"tasks\"\nurl = \"{}\"\nqueues = [\"celery\"]\n",
+        url(0),
+        url(1)
+    ))
+    .await;
     let client = console.sign_in("admin", ADMIN_PASSWORD).await;
+    let user_password = "vic-test-pw-1618";
+    let (code, body) = console
+        .call(
+            &client,
+            "add_user",
+            &[
+                ("username", "vic"),
+                ("password", user_password),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    console.try_sign_in("vic", "a-wrong-test-pw").await;
     // This Redis has no password, so AUTH fails and the target reads down with the reason.
     wait_for(&console, &client, "guarded", "down").await;
     let (_, health) = console.health().await;
-    assert!(!health.to_string().contains("s3cr3t-pw"), "{health}");
     assert_eq!(
         health["targets"][0]["address"],
         format!("127.0.0.1:{}/0", redis.port())
     );
-    let (_, html) = console.get(&client, "/").await;
-    assert!(!html.contains("s3cr3t-pw"));
+
+    let mut answers = vec![("/health".to_owned(), health.to_string())];
+    for path in [
+        "/",
+        "/queues",
+        "/resources",
+        "/jobs",
+        "/embeds",
+        "/audit",
+        "/users",
+    ] {
+        let (code, html) = console.get(&client, path).await;
+        assert_eq!(code, 200, "{path}");
+        answers.push((path.to_owned(), html));
+    }
+    let stream = read_stream(&console, &client, Duration::from_secs(3)).await;
     assert!(
-        !console.log().contains("s3cr3t-pw"),
-        "the log shows a connection password"
+        stream.contains("event: targets") && stream.contains("guarded"),
+        "{stream}"
     );
+    answers.push(("/api/stream".to_owned(), stream));
+    // Error answers: a page that does not exist, and a broker that refuses the console.
+    for path in [
+        "/no-such-page",
+        "/api/peek_queue?broker=tasks&queue=celery&count=5",
+    ] {
+        let (code, body) = console.get(&client, path).await;
+        assert!(code >= 400, "{path} answered {code}: {body}");
+        answers.push((path.to_owned(), body));
+    }
+    answers.push(("the log".to_owned(), console.log()));
+    for secret in [
+        "s3cr3t-pw",
+        ADMIN_PASSWORD,
+        user_password,
+        "a-wrong-test-pw",
+    ] {
+        for (what, text) in &answers {
+            assert!(!text.contains(secret), "{secret} in {what}");
+        }
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path())
         .arg("check-config")
-        .env("REDIS_URL", &url)
+        .env("REDIS_URL", url(0))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

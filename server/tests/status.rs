@@ -79,6 +79,43 @@ async fn status_counts_celery_queues_as_kombu_lays_them_out() {
     );
     assert!(text.contains("tasks") && text.contains(" up "), "{text}");
 
+    // `pitwall peek` reads the next messages, priority 0 first, and takes none.
+    let peek = |args: &[&str]| {
+        let out = common::command(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .arg("peek")
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = peek(&["tasks", "celery", "--count", "4"]);
+    assert_eq!(code, Some(0), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].trim_start().starts_with("1  (unnamed)"), "{text}");
+    assert!(
+        lines[0].contains("priority 0") && lines[3].contains("priority 3"),
+        "{text}"
+    );
+    let depth: usize = c.llen("pw:celery").await.unwrap();
+    assert_eq!(depth, 3, "nothing was taken");
+    let (code, text) = peek(&["tasks", "secrets"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        text.contains(r#"broker "tasks" has no queue named "secrets""#),
+        "{text}"
+    );
+    let (code, text) = peek(&["tasks", "celery", "--count", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        text.contains("a peek shows 1 to 50 messages, not 0"),
+        "{text}"
+    );
+
     // A target that is down is reported, and the command fails.
     drop(redis);
     let out = common::command(dir.path())

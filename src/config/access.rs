@@ -24,21 +24,23 @@ pub(super) struct AccessSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TrustedProxySection {
-    header: Spanned<String>,
+    header: Option<Spanned<String>>,
     proxies: Spanned<Vec<Spanned<String>>>,
 }
 
-/// Sign-in by a header that a trusted reverse proxy sets, accepted only from its addresses.
+/// The reverse proxies in front of the console. Only requests from their addresses may say the
+/// client came over HTTPS (`X-Forwarded-Proto`) and, when `header` is set, name the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedProxy {
-    /// The header naming the user, lowercase (such as `x-forwarded-user`).
-    pub header: String,
+    /// The header naming the user, lowercase (such as `x-forwarded-user`); without it, the proxy
+    /// signs nobody in.
+    pub header: Option<String>,
     /// The proxies' addresses or networks.
     pub proxies: Vec<IpNet>,
 }
 
 impl TrustedProxy {
-    /// Whether a request from `peer` may carry the header.
+    /// Whether a request from `peer` comes from one of the proxies, so its forwarded headers count.
     pub fn trusts(&self, peer: IpAddr) -> bool {
         self.proxies.iter().any(|n| n.contains(peer))
     }
@@ -92,6 +94,19 @@ impl IpNet {
     }
 }
 
+/// The user header's name, lowercase; letters, digits and `-` only.
+fn validate_header(header: Spanned<String>) -> Result<String, (Option<Range<usize>>, String)> {
+    let name = header.get_ref().trim().to_ascii_lowercase();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        let message = format!(
+            "invalid header name {:?}: expected letters, digits and `-`",
+            header.get_ref()
+        );
+        return Err((Some(header.span()), message));
+    }
+    Ok(name)
+}
+
 fn mask(net: u128, ip: u128, prefix: u8, bits: u32) -> bool {
     if prefix == 0 {
         return true;
@@ -105,7 +120,7 @@ fn mask(net: u128, ip: u128, prefix: u8, bits: u32) -> bool {
 pub struct AccessConfig {
     /// Session and sign-in settings.
     pub settings: AccessSettings,
-    /// Trusted-proxy sign-in, when configured.
+    /// The trusted reverse proxies, when configured.
     pub trusted_proxy: Option<TrustedProxy>,
 }
 
@@ -135,18 +150,7 @@ impl AccessSection {
         let trusted_proxy = match self.trusted_proxy {
             None => None,
             Some(p) => {
-                let header = p.header.get_ref().trim().to_ascii_lowercase();
-                if header.is_empty()
-                    || !header
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                {
-                    let message = format!(
-                        "invalid header name {:?}: expected letters, digits and `-`",
-                        p.header.get_ref()
-                    );
-                    return Err((Some(p.header.span()), message));
-                }
+                let header = p.header.map(validate_header).transpose()?;
                 if p.proxies.get_ref().is_empty() {
                     let message = "`proxies` must list at least one proxy address".to_owned();
                     return Err((Some(p.proxies.span()), message));

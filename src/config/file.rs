@@ -14,6 +14,7 @@ use super::access::AccessSection;
 use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, Result, Target};
 use crate::TargetKind;
 use crate::jobs::Backoff;
+use crate::postgres::workload::SlowQuery;
 use crate::secret::{self, SecretUrl};
 use crate::telemetry::{HistorySettings, Intervals, Thresholds};
 
@@ -34,6 +35,33 @@ struct File {
     resources: Option<Spanned<ResourcesSection>>,
     embed: Option<Spanned<EmbedSection>>,
     jobs: Option<Spanned<JobsSection>>,
+    queries: Option<Spanned<QueriesSection>>,
+}
+
+/// The `[queries]` table: when a statement counts as slow.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueriesSection {
+    slow_query_ms: Option<f64>,
+    slow_query_calls: Option<u64>,
+}
+
+impl QueriesSection {
+    fn validate(self) -> std::result::Result<SlowQuery, String> {
+        let d = SlowQuery::default();
+        let mean_ms = self.slow_query_ms.unwrap_or(d.mean_ms);
+        if !(0.0..=3_600_000.0).contains(&mean_ms) {
+            return Err("`queries.slow_query_ms` must be between 0 and 3600000".into());
+        }
+        let calls = self.slow_query_calls.unwrap_or(d.calls as u64);
+        if calls > 1_000_000_000 {
+            return Err("`queries.slow_query_calls` must be at most 1000000000".into());
+        }
+        Ok(SlowQuery {
+            mean_ms,
+            calls: calls as f64,
+        })
+    }
 }
 
 /// The `[jobs]` table: how this console runs maintenance jobs.
@@ -290,6 +318,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
         history,
         thresholds: section(file.resources, |s| s.validate(), at)?,
         jobs: section(file.jobs, |s| s.validate(), at)?,
+        queries: section(file.queries, |s| s.validate(), at)?,
         embed: section(file.embed, |s| s.validate(), at)?,
     };
     let entries = file

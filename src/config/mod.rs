@@ -48,6 +48,8 @@ pub struct Config {
     pub embed: EmbedPolicy,
     /// How maintenance jobs run.
     pub jobs: JobsConfig,
+    /// When a statement counts as slow (`[queries]`).
+    pub queries: crate::postgres::workload::SlowQuery,
 }
 
 /// How this console runs maintenance jobs (`[jobs]`).
@@ -136,6 +138,7 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             embed: EmbedPolicy::default(),
             jobs: JobsConfig::default(),
+            queries: Default::default(),
         }
     }
 }

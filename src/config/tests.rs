@@ -225,9 +225,19 @@ fn access_section_parses_and_validates() {
     assert_eq!(config.access.settings.idle.as_secs(), 1800);
     assert_eq!(config.access.settings.lockout_after, 3);
     let proxy = config.access.trusted_proxy.unwrap();
-    assert_eq!(proxy.header, "x-forwarded-user");
+    assert_eq!(proxy.header.as_deref(), Some("x-forwarded-user"));
     assert!(proxy.trusts("10.9.8.7".parse().unwrap()));
     assert!(!proxy.trusts("192.168.0.1".parse().unwrap()));
+    // A proxy that only terminates TLS: trusted for `X-Forwarded-Proto`, signs nobody in.
+    let config = parse("[access.trusted_proxy]\nproxies = [\"127.0.0.1\"]\n").unwrap();
+    assert_eq!(config.access.trusted_proxy.unwrap().header, None);
+    let err = parse("[access.trusted_proxy]\nheader = \"X User\"\nproxies = [\"127.0.0.1\"]\n")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pitwall.toml:2:10: invalid header name \"X User\""),
+        "{err}"
+    );
 
     let err = parse("[access.trusted_proxy]\nheader = \"X-User\"\nproxies = [\"proxy.local\"]\n")
         .unwrap_err();

@@ -13,11 +13,8 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use super::{BROKER_DB, QUEUES, Scale, every};
+use crate::queues::kombu::{self, PRIORITY_STEPS, SEP};
 
-/// kombu's separator between a queue name and its priority.
-const SEP: &str = "\x06\x16";
-/// kombu's priority steps on Redis (0 is the highest).
-const PRIORITY_STEPS: [u8; 4] = [0, 3, 6, 9];
 /// Producers stop adding to a queue this deep, so the demo stays bounded.
 const MAX_DEPTH: usize = 5_000;
 
@@ -31,24 +28,17 @@ const TASKS: [(&str, &str); 5] = [
 
 /// The Redis list a message of `priority` on `queue` goes to.
 fn list_for(queue: &str, priority: u8) -> String {
-    let step = PRIORITY_STEPS
-        .iter()
-        .rev()
-        .find(|s| **s <= priority)
-        .copied()
-        .unwrap_or(0);
-    if step == 0 {
-        queue.to_owned()
-    } else {
-        format!("{queue}{SEP}{step}")
-    }
+    kombu::list("", queue, kombu::step_for(priority))
 }
 
 /// Declares each queue's binding on the default `celery` exchange, as a kombu consumer does.
 pub async fn declare_bindings(redis: &mut ConnectionManager) -> redis::RedisResult<()> {
     for queue in QUEUES {
         redis
-            .sadd::<_, _, ()>("_kombu.binding.celery", format!("{queue}{SEP}{SEP}{queue}"))
+            .sadd::<_, _, ()>(
+                kombu::binding_set("", "celery"),
+                format!("{queue}{SEP}{SEP}{queue}"),
+            )
             .await?;
     }
     Ok(())
@@ -106,7 +96,7 @@ pub async fn consume(redis: ConnectionManager, scale: Scale, hostname: &'static 
                 if queue == "reports" && !serve_reports {
                     continue;
                 }
-                let lists: Vec<String> = PRIORITY_STEPS.iter().map(|p| list_for(queue, *p)).collect();
+                let lists = kombu::lists("", queue);
                 let mut message = None;
                 for list in &lists {
                     if let Some(m) = redis.rpop::<_, Option<String>>(list, None).await? {
@@ -205,15 +195,6 @@ fn unix_time() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn priorities_map_to_kombu_sub_lists() {
-        assert_eq!(list_for("emails", 0), "emails");
-        assert_eq!(list_for("emails", 2), "emails");
-        assert_eq!(list_for("emails", 3), "emails\x06\x163");
-        assert_eq!(list_for("emails", 7), "emails\x06\x166");
-        assert_eq!(list_for("emails", 9), "emails\x06\x169");
-    }
 
     #[test]
     fn messages_carry_the_task_in_kombu_envelope() {

@@ -72,6 +72,11 @@ impl PgServer {
         Ok(server)
     }
 
+    /// A program of the same installation, such as `pgbench`.
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     /// The loopback port it listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -255,7 +255,13 @@ impl Jobs {
         if !actor.role.allows(kind.role()) {
             return Err(Error::Forbidden(kind.role()));
         }
-        let plan = kind.plan(&job.parameters).await.map_err(Error::Invalid)?;
+        let plan = kind
+            .plan(job.target.as_deref(), &job.parameters)
+            .await
+            .map_err(Error::Invalid)?;
+        if job.idempotency_key.is_none() {
+            job.idempotency_key = kind.key(job.target.as_deref(), &job.parameters);
+        }
         let Some(confirmation) = confirmation else {
             return Ok((plan, None));
         };

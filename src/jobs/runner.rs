@@ -35,8 +35,19 @@ pub trait JobKind: Send + Sync + 'static {
         crate::access::Role::Operator
     }
 
-    /// What running it with `parameters` would do, without doing any of it.
-    async fn plan(&self, parameters: &serde_json::Value) -> Result<Plan, String>;
+    /// What running it on `target` with `parameters` would do, without doing any of it; the
+    /// refusal names what is wrong.
+    async fn plan(
+        &self,
+        target: Option<&str>,
+        parameters: &serde_json::Value,
+    ) -> Result<Plan, String>;
+
+    /// The key that keeps two of its jobs from being queued or run at once on the same object
+    /// (such as `vacuum:{target}:{table}`); `None` lets any number run.
+    fn key(&self, _target: Option<&str>, _parameters: &serde_json::Value) -> Option<String> {
+        None
+    }
 
     /// Does the work, calling [`JobContext::checkpoint`] at every safe point; returns the
     /// outcome report.

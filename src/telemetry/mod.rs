@@ -97,6 +97,17 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// The names after `prefix` of every metric that starts with it, with their values, by name.
+    pub fn prefixed(&self, prefix: &str) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self
+            .values
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), *v)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The value of `metric`, if measured.
     pub fn value(&self, metric: &str) -> Option<f64> {
         self.values
@@ -235,8 +246,78 @@ pub mod metric {
     /// The prefix of [`connections_to`] metric names.
     pub const CONNECTIONS_TO: &str = "connections_to:";
 
+    /// Messages arriving in all queues per second.
+    pub const IN_PER_SEC: &str = "in_per_sec";
+    /// Messages leaving all queues per second.
+    pub const OUT_PER_SEC: &str = "out_per_sec";
+    /// How long the oldest reserved (unacknowledged) message has been held, seconds.
+    pub const UNACKED_OLDEST: &str = "unacked_oldest_s";
+    /// Workers whose heartbeats arrive.
+    pub const WORKERS_ONLINE: &str = "workers_online";
+
     /// Per-queue depth metric name.
     pub fn queue_depth(queue: &str) -> String {
-        format!("depth:{queue}")
+        format!("{DEPTH_OF}{queue}")
+    }
+
+    /// The prefix of [`queue_depth`] metric names.
+    pub const DEPTH_OF: &str = "depth:";
+
+    /// Messages arriving in `queue` per second.
+    pub fn queue_in(queue: &str) -> String {
+        format!("in_per_sec:{queue}")
+    }
+
+    /// Messages leaving `queue` per second.
+    pub fn queue_out(queue: &str) -> String {
+        format!("out_per_sec:{queue}")
+    }
+
+    /// 1 when `queue`'s last in/out figures are exact, 0 when they are lower bounds.
+    pub fn queue_exact(queue: &str) -> String {
+        format!("flow_exact:{queue}")
+    }
+
+    /// Messages that arrived in `queue` since the console began watching.
+    pub fn queue_arrived(queue: &str) -> String {
+        format!("arrived:{queue}")
+    }
+
+    /// Messages that left `queue` since the console began watching.
+    pub fn queue_left(queue: &str) -> String {
+        format!("left:{queue}")
+    }
+
+    /// Seconds the oldest message of `queue` has waited, at least (since the console first saw it).
+    pub fn queue_oldest(queue: &str) -> String {
+        format!("oldest_s:{queue}")
+    }
+
+    /// 1 while `worker`'s heartbeats arrive, 0 once it went silent or offline.
+    pub fn worker_online(worker: &str) -> String {
+        format!("{WORKER_ONLINE_OF}{worker}")
+    }
+
+    /// The prefix of [`worker_online`] metric names.
+    pub const WORKER_ONLINE_OF: &str = "worker_online:";
+
+    /// Tasks `worker` is running.
+    pub fn worker_active(worker: &str) -> String {
+        format!("worker_active:{worker}")
+    }
+
+    /// Tasks per second `worker` completes.
+    pub fn worker_rate(worker: &str) -> String {
+        format!("worker_processed_per_sec:{worker}")
+    }
+
+    /// Seconds since `worker`'s last heartbeat.
+    pub fn worker_silent(worker: &str) -> String {
+        format!("worker_silent_s:{worker}")
+    }
+
+    /// `worker`'s one-minute load average.
+    pub fn worker_load(worker: &str) -> String {
+        format!("worker_load1:{worker}")
     }
 }

@@ -10,6 +10,18 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::error::ssr::{actor, fail, require, service, store_failed};
 
+/// Every job kind this console runs, with the role that may start it, by name.
+#[server(endpoint = "job_kinds", input = leptos::server_fn::codec::GetUrl)]
+pub async fn job_kinds() -> Result<Vec<(String, pitwall::access::Role)>, AppError> {
+    require(pitwall::access::Role::Viewer)?;
+    let kinds = service::<pitwall::jobs::Kinds>()?;
+    Ok(kinds
+        .names()
+        .into_iter()
+        .filter_map(|n| Some((n.to_owned(), kinds.get(n)?.role())))
+        .collect())
+}
+
 /// A job with everything its page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {

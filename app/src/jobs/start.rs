@@ -5,16 +5,25 @@ use leptos::prelude::*;
 use pitwall::access::Role;
 use pitwall::jobs::{Plan, Priority};
 
-use super::api::{JobRequest, PlanJob, StartJob};
+use leptos_router::hooks::use_query_map;
+
+use super::api::{JobRequest, PlanJob, StartJob, job_kinds};
 use crate::access::{Session, missing_role};
 
-/// The form that plans and starts a job.
+/// The form that plans and starts a job. `?kind=…&target=…&params=…` fills it in (a suggestion
+/// on another page links here).
 #[component]
 pub fn StartJobForm() -> impl IntoView {
     let session = Session::get();
-    let kind = RwSignal::new("noop".to_owned());
-    let target = RwSignal::new(String::new());
-    let parameters = RwSignal::new(r#"{"steps": 20, "step_ms": 250}"#.to_owned());
+    let asked = use_query_map().get_untracked();
+    let kind = RwSignal::new(asked.get("kind").unwrap_or_else(|| "noop".to_owned()));
+    let target = RwSignal::new(asked.get("target").unwrap_or_default());
+    let parameters = RwSignal::new(
+        asked
+            .get("params")
+            .unwrap_or_else(|| r#"{"steps": 20, "step_ms": 250}"#.to_owned()),
+    );
+    let kinds = Resource::new(|| (), |_| job_kinds());
     let priority = RwSignal::new(Priority::Normal);
     let attempts = RwSignal::new(3u32);
     let confirmation = RwSignal::new(String::new());
@@ -39,6 +48,7 @@ pub fn StartJobForm() -> impl IntoView {
             <Transition>
                 {move || Suspend::new(async move {
                     let denied = missing_role(session.0.await.ok().flatten().as_ref(), Role::Operator);
+                    let kinds = kinds.await.unwrap_or_default();
                     let disabled = denied.is_some();
                     let described = disabled.then_some("start-denied");
                     view! {
@@ -50,7 +60,11 @@ pub fn StartJobForm() -> impl IntoView {
                             <label>
                                 "Kind"
                                 <select prop:value=move || kind.get() on:change=move |ev| kind.set(event_target_value(&ev)) disabled=disabled aria-describedby=described>
-                                    <option value="noop">"noop (changes nothing)"</option>
+                                    {kinds.into_iter().map(|(name, role)| {
+                                        let label = if name == "noop" { "noop (changes nothing)".to_owned() } else { format!("{name} ({})", role.as_str()) };
+                                        let selected = kind.get_untracked() == name;
+                                        view! { <option value=name.clone() selected=selected>{label}</option> }
+                                    }).collect_view()}
                                 </select>
                             </label>
                             <label>"Target" <input placeholder="none" prop:value=move || target.get() on:input=move |ev| target.set(event_target_value(&ev)) disabled=disabled aria-describedby=described/></label>

@@ -32,21 +32,6 @@ pub fn CachePage() -> impl IntoView {
     }
 }
 
-/// PostgreSQL query dashboards.
-#[component]
-pub fn QueriesPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Queries"
-            will_show=&[
-                "top queries from pg_stat_statements deltas by total and mean time",
-                "EXPLAIN plans, index suggestions, unused and duplicate indexes",
-                "tables, dead tuples, vacuum state, connections and blocked sessions",
-            ]
-        />
-    }
-}
-
 /// Alerts for on-call.
 #[component]
 pub fn AlertsPage() -> impl IntoView {

@@ -1,27 +1,41 @@
 //! `/queues`: each Celery broker's queues, live from the tab's stream: depth per queue (counted
-//! across kombu's priority sub-lists, with the key prefix), messages delivered but not yet
-//! acknowledged, and the console's own job queue.
+//! across kombu's priority sub-lists, with the key prefix) with its history, messages in and out
+//! per second, how long the oldest has waited, reserved messages, the workers' heartbeats, a
+//! read-only peek at the next messages, and the console's own job queue.
+
+mod api;
+mod broker;
+mod peek;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use pitwall::Unit;
 use pitwall::jobs::JobState;
-use pitwall::telemetry::{Family, Reading, Snapshot, metric};
+use pitwall::telemetry::{Family, Point, Snapshot, metric};
 
-use crate::components::health_text;
+use crate::components::{RangePicker, use_range};
 use crate::jobs::api::active_jobs;
-use crate::live::api::telemetry_snapshot;
+use crate::live::api::{SeriesRequest, series, telemetry_snapshot};
 use crate::live::{Live, LiveJobs};
+use broker::BrokerSection;
+use peek::PeekPanel;
 
-/// `(queue, depth)` of a broker's reading, by queue name.
-fn depths(r: &Reading) -> Vec<(String, f64)> {
-    let prefix = metric::queue_depth("");
-    let mut out: Vec<(String, f64)> = r
-        .values
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), *v)))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+/// The series the page charts: each broker's total depth, then each of its queues' depths.
+fn requests(s: &Snapshot) -> Vec<SeriesRequest> {
+    let mut out = Vec::new();
+    for r in s.family(Family::Queues) {
+        let depth = |metric: String| SeriesRequest {
+            target: r.target.clone(),
+            family: Family::Queues,
+            metric,
+        };
+        out.push(depth(metric::QUEUE_DEPTH.into()));
+        out.extend(
+            r.prefixed(metric::DEPTH_OF)
+                .into_iter()
+                .map(|(q, _)| depth(metric::queue_depth(&q))),
+        );
+    }
+    out.truncate(32);
     out
 }
 
@@ -30,23 +44,52 @@ fn depths(r: &Reading) -> Vec<(String, f64)> {
 pub fn QueuesPage() -> impl IntoView {
     let live = Live::get();
     let live_jobs = LiveJobs::get();
+    let range = use_range();
     let first = Resource::new(
-        || (),
-        |_| async move {
-            Ok::<_, crate::error::AppError>((telemetry_snapshot().await?, active_jobs().await?))
+        move || range.get(),
+        |range| async move {
+            let snapshot = telemetry_snapshot().await?;
+            let jobs = active_jobs().await?;
+            let wanted = requests(&snapshot);
+            let points = series(wanted.clone(), range.ms).await?;
+            let history: Vec<(SeriesRequest, Vec<Point>)> =
+                wanted.into_iter().zip(points).collect();
+            Ok::<_, crate::error::AppError>((snapshot, jobs, history))
         },
     );
     view! {
         <Title text="Queues"/>
-        <h1>"Queues"</h1>
-        <Suspense fallback=|| view! { <p>"Loading queues…"</p> }>
+        <div class="section-head">
+            <h1>"Queues"</h1>
+            <RangePicker/>
+        </div>
+        <PeekPanel/>
+        <Transition fallback=|| view! { <p>"Loading queues…"</p> }>
             {move || Suspend::new(async move {
                 match first.await {
-                    Ok((snapshot, jobs)) => {
-                        let snapshot = move || live.0.get().unwrap_or_else(|| snapshot.clone());
+                    Ok((snapshot, jobs, history)) => {
+                        let brokers: Vec<String> = snapshot.family(Family::Queues).map(|r| r.target.clone()).collect();
+                        let first_snapshot = snapshot.clone();
+                        let snapshot = Signal::derive(move || live.0.get().unwrap_or_else(|| first_snapshot.clone()));
                         let jobs = move || live_jobs.0.get().unwrap_or_else(|| jobs.clone());
+                        let is_live = range.get().is_live();
                         view! {
-                            {move || brokers(&snapshot())}
+                            {if brokers.is_empty() {
+                                view! { <p class="empty">"No Celery broker is configured: add [[celery]] entries to pitwall.toml."</p> }.into_any()
+                            } else {
+                                brokers
+                                    .into_iter()
+                                    .map(|name| {
+                                        let history: Vec<(String, Vec<Point>)> = history
+                                            .iter()
+                                            .filter(|(r, _)| r.target == name)
+                                            .map(|(r, p)| (r.metric.clone(), p.clone()))
+                                            .collect();
+                                        view! { <BrokerSection name snapshot history is_live/> }
+                                    })
+                                    .collect_view()
+                                    .into_any()
+                            }}
                             <section aria-labelledby="own-queue-heading" class="card">
                                 <h2 id="own-queue-heading">"Pitwall's job queue"</h2>
                                 <p>
@@ -64,40 +107,6 @@ pub fn QueuesPage() -> impl IntoView {
                     Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
-}
-
-/// One section per Celery broker in the snapshot.
-fn brokers(s: &Snapshot) -> AnyView {
-    let readings: Vec<Reading> = s.family(Family::Queues).cloned().collect();
-    if readings.is_empty() {
-        return view! { <p class="empty">"No Celery broker is configured: add [[celery]] entries to pitwall.toml."</p> }.into_any();
-    }
-    readings
-        .into_iter()
-        .map(|r| {
-            let heading = format!("Queues on {}", r.target);
-            let reason = health_text(&r);
-            let total = r.value(metric::QUEUE_DEPTH);
-            let unacked = r.value(metric::UNACKED);
-            let count = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| Unit::Count.format(v));
-            view! {
-                <section class="card" aria-label=heading.clone()>
-                    <h2>{heading.clone()}</h2>
-                    {reason.map(|t| view! { <p class="reason">{t}</p> })}
-                    <p>{format!("{} waiting in all, {} delivered and not yet acknowledged.", count(total), count(unacked))}</p>
-                    <table aria-label=format!("Queue depths on {}", r.target)>
-                        <thead><tr><th scope="col">"Queue"</th><th scope="col" class="num">"Waiting"</th></tr></thead>
-                        <tbody>
-                            {depths(&r).into_iter().map(|(q, d)| view! {
-                                <tr><th scope="row">{q}</th><td class="num">{Unit::Count.format(d)}</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                </section>
-            }
-        })
-        .collect_view()
-        .into_any()
 }

@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use pitwall::access::{Actor, CurrentUser, SignInError};
+use pitwall::config::TrustedProxy;
 use pitwall::percent_encode;
+use pitwall_app::error::AppError;
+use pitwall_app::error::ssr::error_response;
 use serde::Deserialize;
 
 use super::AppState;
@@ -47,7 +50,8 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Identifies the user and refuses anonymous requests outside the open paths: pages redirect to
-/// the sign-in page (and back afterwards), everything else answers 401.
+/// the sign-in page (and back afterwards), everything else answers 401, under `/api/` with the
+/// typed `AppError::Unauthorized` the page decodes, as its server function would have answered.
 pub async fn guard(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -66,6 +70,7 @@ pub async fn guard(
             let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
             Redirect::to(&format!("/login?next={}", percent_encode(target))).into_response()
         }
+        None if path.starts_with("/api/") => error_response(&path, &AppError::Unauthorized),
         None => (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -77,8 +82,9 @@ pub async fn guard(
 
 async fn identify(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> Option<CurrentUser> {
     if let Some(proxy) = &state.trusted_proxy
+        && let Some(header) = &proxy.header
         && proxy.trusts(peer)
-        && let Some(name) = headers.get(&proxy.header).and_then(|v| v.to_str().ok())
+        && let Some(name) = headers.get(header).and_then(|v| v.to_str().ok())
     {
         return state.access.trusted_user(name.trim()).await;
     }
@@ -116,7 +122,7 @@ pub async fn sign_in(
     {
         Ok((token, _user)) => {
             let max_age = state.access.settings().lifetime.as_secs();
-            let cookie = cookie(&state, &headers, token.expose(), max_age);
+            let cookie = cookie(&state, peer.ip(), &headers, token.expose(), max_age);
             ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response()
         }
         Err(e) => {
@@ -153,7 +159,10 @@ pub async fn sign_out(
         tracing::error!("sign-out failed: {e}");
     }
     (
-        [(header::SET_COOKIE, cookie(&state, &headers, "", 0))],
+        [(
+            header::SET_COOKIE,
+            cookie(&state, peer.ip(), &headers, "", 0),
+        )],
         Redirect::to("/login"),
     )
         .into_response()
@@ -196,11 +205,14 @@ pub async fn setup(
 /// The session cookie: HttpOnly, SameSite=Lax, Secure when the console is reached over HTTPS.
 /// With embedding on and HTTPS, `SameSite=None; Secure`, so a viewer's session also opens panels
 /// framed by a portal on another site (browsers drop `SameSite=None` cookies without `Secure`).
-fn cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+fn cookie(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    value: &str,
+    max_age: u64,
+) -> HeaderValue {
+    let secure = forwarded_https(state.trusted_proxy.as_deref(), peer, headers);
     let same_site = if secure && state.embed_policy.enabled() {
         "None"
     } else {
@@ -214,6 +226,16 @@ fn cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> H
     HeaderValue::from_str(&c).expect("cookie value is URL-safe base64")
 }
 
+/// Whether a trusted proxy says the client reached it over HTTPS (`X-Forwarded-Proto: https`).
+/// Anyone else's `X-Forwarded-Proto` is ignored: a client cannot choose the cookie's flags.
+fn forwarded_https(proxy: Option<&TrustedProxy>, peer: IpAddr, headers: &HeaderMap) -> bool {
+    proxy.is_some_and(|p| p.trusts(peer))
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
 /// Only local paths: never `//host` or a full URL (no open redirect).
 fn safe_next(next: &str) -> &str {
     if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
@@ -225,6 +247,8 @@ fn safe_next(next: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use pitwall::config::IpNet;
+
     use super::*;
 
     #[test]
@@ -233,6 +257,24 @@ mod tests {
         assert_eq!(safe_next("//evil.example/"), "/");
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
+    }
+
+    #[test]
+    fn forwarded_proto_counts_only_from_a_trusted_proxy() {
+        let mut https = HeaderMap::new();
+        https.insert("x-forwarded-proto", HeaderValue::from_static("HTTPS"));
+        let proxy = TrustedProxy {
+            header: None,
+            proxies: vec![IpNet::parse("10.0.0.0/8").unwrap()],
+        };
+        let (inside, outside) = ("10.1.2.3".parse().unwrap(), "192.0.2.7".parse().unwrap());
+        assert!(forwarded_https(Some(&proxy), inside, &https));
+        assert!(!forwarded_https(Some(&proxy), outside, &https));
+        assert!(
+            !forwarded_https(None, inside, &https),
+            "no proxy configured"
+        );
+        assert!(!forwarded_https(Some(&proxy), inside, &HeaderMap::new()));
     }
 
     #[test]

@@ -20,6 +20,8 @@ use pitwall::access::Access;
 use pitwall::config::{EmbedPolicy, TrustedProxy};
 use pitwall::embed::Embeds;
 use pitwall::jobs::{ActiveJobs, Jobs, Kinds};
+use pitwall::postgres::workload::Workloads;
+use pitwall::queues::Brokers;
 use pitwall::status::StatusBoard;
 use pitwall::store::Store;
 use pitwall::telemetry::{Telemetry, Thresholds};
@@ -55,6 +57,10 @@ pub struct AppState {
     pub kinds: Kinds,
     /// The pending and running jobs, kept current.
     pub active_jobs: ActiveJobs,
+    /// The Celery brokers, for peeks at their queues.
+    pub brokers: Brokers,
+    /// The PostgreSQL targets' workload by statement.
+    pub workloads: Workloads,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -77,10 +83,12 @@ pub fn router(state: AppState) -> Router {
         );
         let thresholds = state.thresholds;
         let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
-        let (jobs, kinds, active_jobs) = (
+        let (jobs, kinds, active_jobs, brokers, workloads) = (
             state.jobs.clone(),
             state.kinds.clone(),
             state.active_jobs.clone(),
+            state.brokers.clone(),
+            state.workloads.clone(),
         );
         move || {
             provide_context(board.clone());
@@ -92,6 +100,8 @@ pub fn router(state: AppState) -> Router {
             provide_context(jobs.clone());
             provide_context(kinds.clone());
             provide_context(active_jobs.clone());
+            provide_context(brokers.clone());
+            provide_context(workloads.clone());
         }
     };
     let options = state.leptos_options.clone();

@@ -8,15 +8,22 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use pitwall_app::error::AppError;
+use pitwall_app::error::ssr::error_response;
 
-/// Refuses state-changing requests that do not come from the console's own origin.
+/// Refuses state-changing requests that do not come from the console's own origin (403; under
+/// `/api/` with the typed `AppError::CrossOrigin`, as a server function answers its errors).
 pub async fn same_origin_only(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || same_origin(req.headers())
     {
         return next.run(req).await;
     }
-    tracing::warn!(path = %req.uri().path(), "refused a cross-origin {} request", req.method());
+    let path = req.uri().path();
+    tracing::warn!(path, "refused a cross-origin {} request", req.method());
+    if path.starts_with("/api/") {
+        return error_response(path, &AppError::CrossOrigin);
+    }
     (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

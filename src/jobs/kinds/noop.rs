@@ -1,18 +1,11 @@
-//! Job kinds that touch no target. `noop` exercises the engine: it sleeps through its steps,
-//! reporting progress at each, and can be told to fail its first attempts.
+//! `noop` exercises the engine: it sleeps through its steps, reporting progress at each, and can
+//! be told to fail its first attempts. It touches no target.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use std::sync::Arc;
-
-use super::{Checkpoint, JobContext, JobError, JobKind, Kinds, Plan};
-
-/// Every kind this console runs.
-pub fn all() -> Kinds {
-    Kinds::new(vec![Arc::new(Noop)])
-}
+use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
 /// The no-op demo kind: `{"steps": 20, "step_ms": 250, "fail_attempts": 0}`.
 pub struct Noop;
@@ -63,7 +56,11 @@ impl JobKind for Noop {
         "noop"
     }
 
-    async fn plan(&self, parameters: &serde_json::Value) -> Result<Plan, String> {
+    async fn plan(
+        &self,
+        _target: Option<&str>,
+        parameters: &serde_json::Value,
+    ) -> Result<Plan, String> {
         let p = NoopParameters::read(parameters)?;
         Ok(Plan {
             summary: format!(
