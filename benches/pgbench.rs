@@ -19,17 +19,23 @@ use pitwall::telemetry::{Telemetry, collect};
 const CLIENTS: &str = "4";
 const ROUNDS: usize = 3;
 
+/// pgbench, connected to `pg`.
+fn command(pg: &PgServer) -> Command {
+    let mut c = Command::new(pg.program("pgbench"));
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &pg.port().to_string(),
+        "-U",
+        "postgres",
+    ]);
+    c
+}
+
 /// Runs pgbench for `seconds` and returns its TPS.
 fn pgbench(pg: &PgServer, seconds: u64) -> f64 {
-    let out = Command::new(pg.program("pgbench"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port().to_string(),
-            "-U",
-            "postgres",
-        ])
+    let out = command(pg)
         .args([
             "-c",
             CLIENTS,
@@ -71,15 +77,7 @@ async fn main() {
         .execute(&mut c)
         .await
         .unwrap();
-    let init = Command::new(pg.program("pgbench"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port().to_string(),
-            "-U",
-            "postgres",
-        ])
+    let init = command(&pg)
         .args(["-i", "-s", "10", "-q", "bench"])
         .output()
         .expect("pgbench -i runs");

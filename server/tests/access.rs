@@ -308,7 +308,8 @@ async fn cross_origin_changes_are_refused_even_with_a_session() {
 
 #[tokio::test]
 async fn lockout_engages_and_lifts_with_one_message_for_all_refusals() {
-    let console = console_with("[access]\nlockout_after = 3\nlockout_seconds = 2\n").await;
+    // Long enough that the slow password checks of a loaded machine cannot outlast the lock.
+    let console = console_with("[access]\nlockout_after = 3\nlockout_seconds = 6\n").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
     add_user(&console, &admin, "lee", "viewer").await;
     let refused = "/login?error=refused&next=/users";
@@ -330,7 +331,7 @@ async fn lockout_engages_and_lifts_with_one_message_for_all_refusals() {
     );
     let (_, users) = console.call(&admin, "list_users", &[]).await;
     assert!(users.contains("locked_until_ms\":1"), "{users}");
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    tokio::time::sleep(Duration::from_millis(6_200)).await;
     console.sign_in("lee", &password_of("lee")).await;
 }
 

@@ -162,12 +162,14 @@ async fn tokens_open_their_panel_until_revoked_and_only_allowed_origins_may_fram
 
 #[tokio::test]
 async fn the_session_cookie_goes_cross_site_only_with_embedding_and_https() {
+    // HTTPS is what the trusted proxy in front says (`X-Forwarded-Proto`).
+    let proxy = "[access.trusted_proxy]\nproxies = [\"127.0.0.1\"]\n";
     for (config, expected) in [
         (
-            format!("[embed]\nframe_ancestors = [\"{PORTAL}\"]\n"),
+            format!("{proxy}[embed]\nframe_ancestors = [\"{PORTAL}\"]\n"),
             "SameSite=None",
         ),
-        (String::new(), "SameSite=Lax"),
+        (proxy.to_owned(), "SameSite=Lax"),
     ] {
         let console = Console::spawn(&config).await;
         let r = console

@@ -4,30 +4,26 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 use pitwall::Unit;
 use pitwall::access::Role;
 use pitwall::postgres::{Explained, PlanNode};
 use pitwall::telemetry::Point;
 
-use super::api::{ExplainQuery, WINDOWS, query_detail};
-use super::refresh_every;
+use super::api::{ExplainQuery, query_detail};
+use super::{WindowPicker, refresh_every, use_window};
 use crate::access::{Session, missing_role};
-use crate::components::{TimeChart, query_with};
+use crate::components::TimeChart;
 
 /// The page of one statement.
 #[component]
 pub fn QueryPage() -> impl IntoView {
     let params = use_params_map();
-    let query = use_query_map();
+    let window = use_window();
     let asked = Memo::new(move |_| {
         let target = params.with(|p| p.get("target").unwrap_or_default());
         let id = params.with(|p| p.get("queryid").unwrap_or_default());
-        let window = query
-            .with(|q| q.get("window"))
-            .filter(|w| super::api::window(w).is_some())
-            .unwrap_or_else(|| WINDOWS[0].0.to_owned());
-        (target, id, window)
+        (target, id, window.get())
     });
     let data = Resource::new(
         move || asked.get(),
@@ -43,13 +39,7 @@ pub fn QueryPage() -> impl IntoView {
         <Title text="Query"/>
         <div class="section-head">
             <h1>"Query"</h1>
-            <nav aria-label="Window" class="ranges">
-                {WINDOWS.iter().map(|(key, label, _)| {
-                    let href = move || query.with(|q| query_with(q, "window", Some(key)));
-                    let current = move || (asked.get().2 == *key).then_some("page");
-                    view! { <a href=href aria-current=current>{*label}</a> }
-                }).collect_view()}
-            </nav>
+            <WindowPicker/>
         </div>
         <p><a href=move || format!("/queries?target={}", asked.get().0)>"All queries"</a></p>
         <Transition fallback=|| view! { <p>"Loading the statement…"</p> }>

@@ -44,19 +44,46 @@ pub(crate) fn headline(query: &str, max: usize) -> String {
     pitwall::format::truncate(&flat, max)
 }
 
+/// The window the URL asks for (`?window=`), or the default.
+pub(crate) fn use_window() -> Memo<String> {
+    let query = use_query_map();
+    Memo::new(move |_| {
+        query
+            .with(|q| q.get("window"))
+            .filter(|w| api::window(w).is_some())
+            .unwrap_or_else(|| WINDOWS[0].0.to_owned())
+    })
+}
+
+/// Links to each window, the current one marked; other query parameters are kept.
+#[component]
+pub(crate) fn WindowPicker() -> impl IntoView {
+    let query = use_query_map();
+    let window = use_window();
+    view! {
+        <nav aria-label="Window" class="ranges">
+            {WINDOWS
+                .iter()
+                .map(|(key, label, _)| {
+                    let href = move || query.with(|q| query_with(q, "window", Some(key)));
+                    let current = move || (window.get() == *key).then_some("page");
+                    view! { <a href=href aria-current=current>{*label}</a> }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
 /// The Queries page.
 #[component]
 pub fn QueriesPage() -> impl IntoView {
     let query = use_query_map();
+    let window = use_window();
     let asked = Memo::new(move |_| {
         query.with(|q| {
-            let window = q
-                .get("window")
-                .filter(|w| api::window(w).is_some())
-                .unwrap_or_else(|| WINDOWS[0].0.to_owned());
             (
                 q.get("target"),
-                window,
+                window.get(),
                 Sort::from_key(&q.get("sort").unwrap_or_default()),
             )
         })
@@ -70,16 +97,7 @@ pub fn QueriesPage() -> impl IntoView {
         <Title text="Queries"/>
         <div class="section-head">
             <h1>"Queries"</h1>
-            <nav aria-label="Window" class="ranges">
-                {WINDOWS
-                    .iter()
-                    .map(|(key, label, _)| {
-                        let href = move || query.with(|q| query_with(q, "window", Some(key)));
-                        let current = move || (asked.get().1 == *key).then_some("page");
-                        view! { <a href=href aria-current=current>{*label}</a> }
-                    })
-                    .collect_view()}
-            </nav>
+            <WindowPicker/>
         </div>
         <Transition fallback=|| view! { <p>"Loading the workload…"</p> }>
             {move || Suspend::new(async move {
