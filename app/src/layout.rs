@@ -7,10 +7,11 @@ use pitwall::access::{CurrentUser, Role};
 use crate::access::Session;
 
 /// The navigation entries, in order, with the role each needs.
-const NAV: [(&str, &str, Role); 10] = [
+const NAV: [(&str, &str, Role); 11] = [
     ("/", "Overview", Role::Viewer),
     ("/cache", "Cache", Role::Viewer),
     ("/queries", "Queries", Role::Viewer),
+    ("/tables", "Tables", Role::Viewer),
     ("/queues", "Queues", Role::Viewer),
     ("/resources", "Resources", Role::Viewer),
     ("/jobs", "Jobs", Role::Viewer),

@@ -20,6 +20,7 @@ mod queries;
 mod queues;
 mod resources;
 mod shell;
+mod tables;
 
 pub use shell::{App, shell};
 

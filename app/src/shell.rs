@@ -15,6 +15,7 @@ use crate::pages::{AlertsPage, CachePage, NotFound};
 use crate::queries::{QueriesPage, QueryPage};
 use crate::queues::QueuesPage;
 use crate::resources::ResourcesPage;
+use crate::tables::TablesPage;
 
 /// The whole HTML document, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cache") view=CachePage ssr=SsrMode::Async/>
                     <Route path=path!("/queries") view=QueriesPage ssr=SsrMode::Async/>
                     <Route path=path!("/queries/:target/:queryid") view=QueryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tables") view=TablesPage ssr=SsrMode::Async/>
                     <Route path=path!("/queues") view=QueuesPage ssr=SsrMode::Async/>
                     <Route path=path!("/resources") view=ResourcesPage ssr=SsrMode::Async/>
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async/>

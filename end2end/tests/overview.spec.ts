@@ -34,7 +34,7 @@ test("overview shows every demo target up with its version", async ({ page }) =>
 test("navigation reaches every page without a reload", async ({ page }) => {
   const nav = page.getByRole("navigation", { name: "Main" });
   await page.evaluate(() => ((window as any).__sameDocument = true));
-  for (const name of ["Cache", "Queries", "Queues", "Resources", "Jobs", "Alerts", "Embeds", "Users", "Audit", "Overview"]) {
+  for (const name of ["Cache", "Queries", "Tables", "Queues", "Resources", "Jobs", "Alerts", "Embeds", "Users", "Audit", "Overview"]) {
     await nav.getByRole("link", { name }).click();
     await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
     await expect(nav.getByRole("link", { name })).toHaveAttribute("aria-current", "page");

@@ -58,6 +58,9 @@ test("a statement's page charts it over time and explains its plan", async ({ pa
 });
 
 test("a suggested index is built by a confirmed job, and the slow statement then uses it", async ({ page }) => {
+  // A concurrent build waits for the transactions running when it starts, twice: give the job its
+  // minute beside the waits for the suggestion and for the list to catch up.
+  test.setTimeout(150_000);
   await page.goto("/queries");
   await page.locator("body[data-hydrated]").waitFor();
   const suggestion = page.getByRole("article", { name: "Suggested index on events (project_id)" });

@@ -263,7 +263,10 @@ const INDEXES_SQL: &str = "/* pitwall:advisor */ SELECT i.indexrelid::int8 AS oi
     LIMIT $2";
 
 /// A read-only transaction whose statements give up after [`LOCK_TIMEOUT`] waiting for a lock.
-async fn begin(pool: &PgPool, timeout: Duration) -> Result<Transaction<'static, Postgres>> {
+pub(super) async fn begin(
+    pool: &PgPool,
+    timeout: Duration,
+) -> Result<Transaction<'static, Postgres>> {
     let mut tx = pool
         .begin()
         .await
@@ -284,7 +287,7 @@ async fn begin(pool: &PgPool, timeout: Duration) -> Result<Transaction<'static, 
 }
 
 /// A driver error as an [`Error`]: a lock timeout says the catalog was locked.
-fn read(what: &'static str, e: &sqlx::Error, timeout: Duration) -> Error {
+pub(super) fn read(what: &'static str, e: &sqlx::Error, timeout: Duration) -> Error {
     let message = pg_error(e, timeout);
     let code = e
         .as_database_error()

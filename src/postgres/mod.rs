@@ -1,5 +1,5 @@
-//! PostgreSQL beyond the live figures: the workload by statement, checked names for the
-//! statements Pitwall builds.
+//! PostgreSQL beyond the live figures: the workload by statement, index advice, tables and
+//! maintenance, checked names for the statements Pitwall builds.
 //!
 //! Types shared with the browser sit here; what talks to a database sits behind the `services`
 //! feature.
@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod create_index;
 #[cfg(feature = "services")]
 pub mod explain;
+pub mod health;
 pub mod identifier;
 #[cfg(feature = "services")]
 pub mod indexes;

@@ -1,15 +1,17 @@
 //! A database's workload from `pg_stat_statements`, as deltas between polls: the view is never
 //! reset (other tools read it too). Each poll's change per statement is added to the bucket of
 //! its minute; a window's figures are the sum of its buckets. A statement whose calls went down
-//! was reset, and its totals since then count as its change. Buckets stay in memory for a day.
+//! was reset, and its totals since then count as its change. Buckets stay in memory for a day,
+//! as do samples of the table sizes (for growth, see [`super::health`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 
+use super::health::read::Sizes;
 use super::{QueryPoint, QueryStats, Sort, WorkloadPage};
 use crate::TargetKind;
 use crate::config::Target;
@@ -21,6 +23,8 @@ pub const KEEP_MS: u64 = 24 * 3_600_000;
 pub const BUCKET_MS: u64 = 60_000;
 /// How long an EXPLAIN (ANALYZE) may take.
 const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often table sizes are sampled for growth in the background, ms.
+const SIZE_EVERY_MS: u64 = 5 * 60_000;
 /// Statements shown in one list at most.
 const LIMIT: usize = 100;
 
@@ -257,6 +261,7 @@ pub fn explain_failure(message: &str, database: &str) -> String {
 struct Watched {
     name: String,
     history: Arc<RwLock<History>>,
+    sizes: Arc<Mutex<Sizes>>,
     pool: Option<PgPool>,
 }
 
@@ -284,6 +289,7 @@ impl Workloads {
         let mut watched = Vec::new();
         for t in targets.iter().filter(|t| t.kind == TargetKind::Postgres) {
             let history = Arc::new(RwLock::new(History::default()));
+            let sizes = Arc::new(Mutex::new(Sizes::default()));
             let pool = match pg_pool(&t.url, timeout) {
                 Ok(pool) => {
                     let database = t.url.to_string();
@@ -291,6 +297,7 @@ impl Workloads {
                         pool.clone(),
                         database,
                         history.clone(),
+                        sizes.clone(),
                         interval,
                         timeout,
                         stop.subscribe(),
@@ -305,6 +312,7 @@ impl Workloads {
             watched.push(Watched {
                 name: t.name.clone(),
                 history,
+                sizes,
                 pool,
             });
         }
@@ -370,6 +378,16 @@ impl Workloads {
             .map_err(|e| e.to_string())
     }
 
+    /// Tables and maintenance of `target`, panel by panel (see [`super::health`]).
+    pub async fn health(
+        &self,
+        target: &str,
+        settings: super::health::HealthSettings,
+    ) -> Result<super::health::DatabaseHealth, String> {
+        let (w, pool) = self.watched(target)?;
+        Ok(super::health::read::health(pool, target, settings, &w.sizes, self.timeout).await)
+    }
+
     /// The plan of statement `queryid` of `target` (see [`super::explain::explain`]).
     pub async fn explain(
         &self,
@@ -422,16 +440,24 @@ async fn poll(
     pool: PgPool,
     database: String,
     history: Arc<RwLock<History>>,
+    sizes: Arc<Mutex<Sizes>>,
     interval: Duration,
     timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<()>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sized_ms = 0;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
+        }
+        // Table sizes for growth, whether or not anyone looks; a failure shows on the page.
+        let now_ms = crate::status::now_ms();
+        if now_ms.saturating_sub(sized_ms) >= SIZE_EVERY_MS {
+            sized_ms = now_ms;
+            let _ = super::health::read::sample(&pool, &sizes, timeout).await;
         }
         let read =
             tokio::time::timeout(timeout, sqlx::query(STATEMENTS_SQL).fetch_all(&pool)).await;

@@ -4,8 +4,8 @@
 //! cost more than they give, with their fix.
 
 use leptos::prelude::*;
+use pitwall::Unit;
 use pitwall::postgres::{Advice, FindingKind, IndexFinding, IndexMethod, Suggestion};
-use pitwall::{Unit, percent_encode};
 
 use super::api::{index_advice, index_health};
 use super::headline;
@@ -17,11 +17,7 @@ fn job_link(target: &str, s: &Suggestion) -> String {
         "columns": s.columns.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "name": s.name.as_str(),
     });
-    format!(
-        "/jobs?kind=create_index&target={}&params={}",
-        percent_encode(target),
-        percent_encode(&params.to_string())
-    )
+    crate::jobs::start_link("create_index", target, &params)
 }
 
 /// Suggestions and index health of `target` over `window`.

@@ -42,6 +42,14 @@ fn window_ms(key: &str) -> Result<u64, AppError> {
     })
 }
 
+/// The target asked for, or else the first PostgreSQL target.
+#[cfg(feature = "ssr")]
+pub(crate) fn chosen(targets: &[String], asked: Option<String>) -> Option<String> {
+    asked
+        .filter(|t| !t.is_empty())
+        .or_else(|| targets.first().cloned())
+}
+
 #[cfg(feature = "ssr")]
 fn unknown_target(target: &str) -> AppError {
     fail(AppError::Invalid(format!(
@@ -61,10 +69,7 @@ pub async fn workload(
     let window_ms = window_ms(&window)?;
     let workloads = service::<Workloads>()?;
     let targets = workloads.targets();
-    let Some(target) = target
-        .filter(|t| !t.is_empty())
-        .or_else(|| targets.first().cloned())
-    else {
+    let Some(target) = chosen(&targets, target) else {
         return Ok(WorkloadView {
             targets,
             page: None,

@@ -44,6 +44,22 @@ pub(crate) fn headline(query: &str, max: usize) -> String {
     pitwall::format::truncate(&flat, max)
 }
 
+/// Links to each PostgreSQL target when there are several, `current` marked; other query
+/// parameters are kept.
+pub(crate) fn target_picker(targets: &[String], current: &str) -> impl IntoView + use<> {
+    let query = use_query_map();
+    (targets.len() > 1).then(|| {
+        view! {
+            <nav aria-label="Database" class="ranges">
+                {targets.iter().map(|t| {
+                    let href = query.with(|q| query_with(q, "target", Some(t)));
+                    view! { <a href=href aria-current=(t == current).then_some("page")>{t.clone()}</a> }
+                }).collect_view()}
+            </nav>
+        }
+    })
+}
+
 /// The window the URL asks for (`?window=`), or the default.
 pub(crate) fn use_window() -> Memo<String> {
     let query = use_query_map();
@@ -103,17 +119,8 @@ pub fn QueriesPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(view) => {
-                        let chooser = (view.targets.len() > 1).then(|| {
-                            let current = view.page.as_ref().map(|p| p.target.clone()).unwrap_or_default();
-                            view! {
-                                <nav aria-label="Database" class="ranges">
-                                    {view.targets.iter().map(|t| {
-                                        let href = query.with(|q| query_with(q, "target", Some(t)));
-                                        view! { <a href=href aria-current=(*t == current).then_some("page")>{t.clone()}</a> }
-                                    }).collect_view()}
-                                </nav>
-                            }
-                        });
+                        let current = view.page.as_ref().map(|p| p.target.clone()).unwrap_or_default();
+                        let chooser = target_picker(&view.targets, &current);
                         let body = match view.page {
                             None => view! {
                                 <p class="empty">"No PostgreSQL target is configured: add [[postgres]] entries to pitwall.toml."</p>
