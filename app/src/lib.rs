@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod access;
+mod cache;
 mod components;
 mod embed;
 pub mod error;

@@ -45,7 +45,7 @@ test("navigation reaches every page without a reload", async ({ page }) => {
 });
 
 test("pages that are not built yet say so and show no figures", async ({ page }) => {
-  await page.goto("/cache");
+  await page.goto("/alerts");
   await page.locator("body[data-hydrated]").waitFor();
   const planned = page.getByRole("region", { name: "Not built yet" });
   await expect(planned).toContainText("This page is not built yet");

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use pitwall::config::Config;
@@ -70,6 +71,23 @@ enum Command {
     /// PostgreSQL: slow queries, index suggestions, and index builds and vacuums as jobs.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Redis caches: figures, keys, slow log and latency.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Each Redis target's figures over one second (hit rate, ops/s, memory, evictions, …),
+    /// keys per database, slow log and latency; fails when a target cannot be read.
+    Stats {
+        /// Only this Redis target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Print everything as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +281,8 @@ pub enum Error {
     Queues(#[from] pitwall::queues::Error),
     #[error("{0}")]
     Db(String),
+    #[error("{0}")]
+    Cache(String),
     #[error("--params: {0}")]
     Params(serde_json::Error),
     #[error("{0} target(s) down")]
@@ -323,6 +343,7 @@ impl Cli {
             Command::Embed(command) => embed(command, &config).await?,
             Command::Jobs(command) => jobs(command, &config).await?,
             Command::Db(command) => db(command, &config).await?,
+            Command::Cache(command) => cache(command, &config).await?,
         }
         Ok(())
     }
@@ -551,6 +572,142 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
         },
     }
     Ok(())
+}
+
+async fn cache(command: CacheCommand, config: &Config) -> Result<(), Error> {
+    use pitwall::Unit;
+    use pitwall::cache::Setting;
+    use pitwall::telemetry::metric;
+    let CacheCommand::Stats { target, json } = command;
+    let targets: Vec<_> = config
+        .targets
+        .iter()
+        .filter(|t| t.kind == pitwall::TargetKind::Redis)
+        .filter(|t| target.as_deref().is_none_or(|n| t.name == n))
+        .collect();
+    if targets.is_empty() {
+        return Err(Error::Cache(match target {
+            Some(n) => format!("no Redis target is named {n:?}"),
+            None => "no Redis target is configured".into(),
+        }));
+    }
+    let timeout = config.telemetry.timeout;
+    let mut all = serde_json::Map::new();
+    let mut failed = Vec::new();
+    for t in targets {
+        let stats = match pitwall::cache::inspect::stats(t, Duration::from_secs(1), timeout).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: {e}", t.name);
+                failed.push(t.name.clone());
+                continue;
+            }
+        };
+        if json {
+            all.insert(
+                t.name.clone(),
+                serde_json::to_value(&stats).expect("stats encode"),
+            );
+            continue;
+        }
+        let figure = |m: &str, unit: Unit| {
+            stats
+                .figures
+                .get(m)
+                .map_or_else(|| "—".to_owned(), |v| unit.format(*v))
+        };
+        println!("{} ({})", t.name, t.url);
+        println!(
+            "  hit rate {}, {}, memory {} ({} of maxmemory), fragmentation {}",
+            figure(metric::HIT_RATE, Unit::Percent),
+            figure(metric::OPS, Unit::PerSecond),
+            figure(metric::USED_MEMORY, Unit::Bytes),
+            figure(metric::MEMORY_OF_MAX, Unit::Percent),
+            figure(metric::FRAGMENTATION, Unit::Plain),
+        );
+        println!(
+            "  evictions {}, expirations {}, clients {}, rejected {}",
+            figure(metric::EVICTIONS, Unit::PerSecond),
+            figure(metric::EXPIRATIONS, Unit::PerSecond),
+            figure(metric::CLIENTS, Unit::Count),
+            figure(metric::REJECTED, Unit::PerSecond),
+        );
+        let d = stats.details;
+        match d.server {
+            Ok(s) => {
+                println!(
+                    "  Redis {} {} {}, policy {}{}",
+                    s.version,
+                    s.mode,
+                    s.role,
+                    s.maxmemory_policy,
+                    s.eviction_warning()
+                        .map(|w| format!(" (warning: {w})"))
+                        .unwrap_or_default()
+                );
+            }
+            Err(e) => println!("  server: {e}"),
+        }
+        match d.keyspace {
+            Ok(list) => {
+                for k in list {
+                    println!(
+                        "  db{}: {} keys, {} with a TTL, {} without",
+                        k.db,
+                        Unit::Count.format(k.keys as f64),
+                        Unit::Count.format(k.expires as f64),
+                        Unit::Count.format(k.persistent() as f64)
+                    );
+                }
+            }
+            Err(e) => println!("  keys: {e}"),
+        }
+        match d.slowlog {
+            Ok(log) => {
+                let threshold = match log.threshold_us {
+                    Setting::Value(us) => format!("{us} µs"),
+                    Setting::Unavailable(why) => why,
+                };
+                println!(
+                    "  slow log: {} entries (slowlog-log-slower-than {threshold})",
+                    log.entries.len()
+                );
+                for e in log.entries.iter().take(5) {
+                    println!(
+                        "    {:>10} {}",
+                        Unit::Millis.format(e.duration_us as f64 / 1000.0),
+                        e.command
+                    );
+                }
+            }
+            Err(e) => println!("  slow log: {e}"),
+        }
+        match d.latency {
+            Ok(l) => {
+                for e in &l.events {
+                    println!(
+                        "  latency {}: latest {} ms, largest {} ms",
+                        e.event, e.latest_ms, e.max_ms
+                    );
+                }
+                if let Setting::Value(0) = l.threshold_ms {
+                    println!("  latency monitor off (latency-monitor-threshold 0)");
+                }
+            }
+            Err(e) => println!("  latency: {e}"),
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).expect("stats encode")
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Down(failed.len()))
+    }
 }
 
 /// The address of PostgreSQL target `name` (default: the first).

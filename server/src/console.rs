@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use pitwall::access::{Access, Bootstrap};
+use pitwall::cache::inspect::Caches;
 use pitwall::config::Config;
 use pitwall::embed::Embeds;
 use pitwall::jobs::{Jobs, Runner, RunnerSettings, kinds};
@@ -156,6 +157,7 @@ impl Console {
             embed_policy: Arc::new(config.embed),
             active_jobs: jobs.watch_active(Duration::from_millis(500)),
             brokers: Brokers::new(&config.targets, config.telemetry.timeout),
+            caches: Caches::new(&config.targets, config.telemetry.timeout),
             workloads: Workloads::spawn(
                 &config.targets,
                 config.telemetry.slow,

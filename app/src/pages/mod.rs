@@ -17,21 +17,6 @@ fn Planned(title: &'static str, will_show: &'static [&'static str]) -> impl Into
     }
 }
 
-/// Redis cache dashboards.
-#[component]
-pub fn CachePage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Cache"
-            will_show=&[
-                "hit rate, ops/s, memory against maxmemory, evictions and clients per Redis target",
-                "per-cache hit rates from application counters",
-                "keyspace analysis by prefix, tags, tag invalidation and cache warming",
-            ]
-        />
-    }
-}
-
 /// Alerts for on-call.
 #[component]
 pub fn AlertsPage() -> impl IntoView {

@@ -44,13 +44,17 @@ pub(crate) fn headline(query: &str, max: usize) -> String {
     pitwall::format::truncate(&flat, max)
 }
 
-/// Links to each PostgreSQL target when there are several, `current` marked; other query
+/// Links to each target of a kind when there are several, `current` marked; other query
 /// parameters are kept.
-pub(crate) fn target_picker(targets: &[String], current: &str) -> impl IntoView + use<> {
+pub(crate) fn target_picker(
+    label: &'static str,
+    targets: &[String],
+    current: &str,
+) -> impl IntoView + use<> {
     let query = use_query_map();
     (targets.len() > 1).then(|| {
         view! {
-            <nav aria-label="Database" class="ranges">
+            <nav aria-label=label class="ranges">
                 {targets.iter().map(|t| {
                     let href = query.with(|q| query_with(q, "target", Some(t)));
                     view! { <a href=href aria-current=(t == current).then_some("page")>{t.clone()}</a> }
@@ -120,7 +124,7 @@ pub fn QueriesPage() -> impl IntoView {
                 match data.await {
                     Ok(view) => {
                         let current = view.page.as_ref().map(|p| p.target.clone()).unwrap_or_default();
-                        let chooser = target_picker(&view.targets, &current);
+                        let chooser = target_picker("Database", &view.targets, &current);
                         let body = match view.page {
                             None => view! {
                                 <p class="empty">"No PostgreSQL target is configured: add [[postgres]] entries to pitwall.toml."</p>

@@ -11,10 +11,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use pitwall::Unit;
 use pitwall::postgres::health::{
-    CacheHit, Connections, DatabaseHealth, Panel, SequenceUse, Session, TableHealth, Wraparound,
-    XidAge,
+    CacheHit, Connections, DatabaseHealth, SequenceUse, Session, TableHealth, Wraparound, XidAge,
 };
 
+use crate::components::panel_card;
 use crate::jobs::start_link;
 use crate::queries::{headline, refresh_every, target_picker};
 use api::tables_health;
@@ -45,25 +45,12 @@ pub fn TablesPage() -> impl IntoView {
                             }.into_any(),
                             Some(health) => panels(health).into_any(),
                         };
-                        view! { {target_picker(&view.targets, &current)} {body} }.into_any()
+                        view! { {target_picker("Database", &view.targets, &current)} {body} }.into_any()
                     }
                     Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Transition>
-    }
-}
-
-/// A panel's card: its figures, or why they could not be read.
-fn card<T>(label: &'static str, panel: Panel<T>, show: impl FnOnce(T) -> AnyView) -> impl IntoView {
-    view! {
-        <section class="card" aria-label=label>
-            <h2>{label}</h2>
-            {match panel {
-                Ok(v) => show(v),
-                Err(e) => view! { <p role="alert" class="error">{e}</p> }.into_any(),
-            }}
-        </section>
     }
 }
 
@@ -75,13 +62,13 @@ fn panels(h: DatabaseHealth) -> impl IntoView {
     view! {
         <p class="hint">{format!("{} as read at {}; read again every 10 s.", h.target, pitwall::format_utc(now))}</p>
         <div class="grid">
-            {card("Connections", h.connections, |c| connections(c).into_any())}
-            {card("Cache hit rate", h.cache, |c| cache(c).into_any())}
+            {panel_card("Connections", h.connections, |c| connections(c).into_any())}
+            {panel_card("Cache hit rate", h.cache, |c| cache(c).into_any())}
         </div>
-        {card("Transaction ID wraparound", h.wraparound, move |w| wraparound(&target2, w).into_any())}
-        {card("Sessions", h.sessions, move |s| sessions(s, settings.long_running_ms, settings.idle_in_transaction_ms).into_any())}
-        {card("Tables", h.tables, move |t| tables(&target, now, t).into_any())}
-        {card("Sequences", h.sequences, move |s| sequences(s, settings.sequence_danger).into_any())}
+        {panel_card("Transaction ID wraparound", h.wraparound, move |w| wraparound(&target2, w).into_any())}
+        {panel_card("Sessions", h.sessions, move |s| sessions(s, settings.long_running_ms, settings.idle_in_transaction_ms).into_any())}
+        {panel_card("Tables", h.tables, move |t| tables(&target, now, t).into_any())}
+        {panel_card("Sequences", h.sequences, move |s| sequences(s, settings.sequence_danger).into_any())}
     }
 }
 

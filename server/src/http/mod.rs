@@ -17,6 +17,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use pitwall::access::Access;
+use pitwall::cache::inspect::Caches;
 use pitwall::config::{EmbedPolicy, TrustedProxy};
 use pitwall::embed::Embeds;
 use pitwall::jobs::{ActiveJobs, Jobs, Kinds};
@@ -61,6 +62,8 @@ pub struct AppState {
     pub brokers: Brokers,
     /// The PostgreSQL targets' workload by statement.
     pub workloads: Workloads,
+    /// The Redis targets, for the Cache page's details.
+    pub caches: Caches,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -83,12 +86,13 @@ pub fn router(state: AppState) -> Router {
         );
         let thresholds = state.thresholds;
         let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
-        let (jobs, kinds, active_jobs, brokers, workloads) = (
+        let (jobs, kinds, active_jobs, brokers, workloads, caches) = (
             state.jobs.clone(),
             state.kinds.clone(),
             state.active_jobs.clone(),
             state.brokers.clone(),
             state.workloads.clone(),
+            state.caches.clone(),
         );
         move || {
             provide_context(board.clone());
@@ -102,6 +106,7 @@ pub fn router(state: AppState) -> Router {
             provide_context(active_jobs.clone());
             provide_context(brokers.clone());
             provide_context(workloads.clone());
+            provide_context(caches.clone());
         }
     };
     let options = state.leptos_options.clone();

@@ -34,10 +34,10 @@ const TABLES_SQL: &str = "/* pitwall:health */ SELECT s.relid::int8 AS oid,
                  current_setting('autovacuum_vacuum_scale_factor')::float8)
         * GREATEST(c.reltuples, 0)::float8 AS autovacuum_at,
     COALESCE(s.seq_scan, 0)::float8 AS seq_scans, COALESCE(s.idx_scan, 0)::float8 AS index_scans,
-    (extract(epoch FROM s.last_vacuum) * 1000)::int8 AS last_vacuum,
-    (extract(epoch FROM s.last_autovacuum) * 1000)::int8 AS last_autovacuum,
-    (extract(epoch FROM s.last_analyze) * 1000)::int8 AS last_analyze,
-    (extract(epoch FROM s.last_autoanalyze) * 1000)::int8 AS last_autoanalyze,
+    floor(extract(epoch FROM s.last_vacuum) * 1000)::int8 AS last_vacuum,
+    floor(extract(epoch FROM s.last_autovacuum) * 1000)::int8 AS last_autovacuum,
+    floor(extract(epoch FROM s.last_analyze) * 1000)::int8 AS last_analyze,
+    floor(extract(epoch FROM s.last_autoanalyze) * 1000)::int8 AS last_autoanalyze,
     pg_table_size(s.relid)::float8 AS table_bytes, pg_indexes_size(s.relid)::float8 AS index_bytes,
     io.heap_blks_hit::float8 AS heap_hit, io.heap_blks_read::float8 AS heap_read
     FROM pg_stat_user_tables s

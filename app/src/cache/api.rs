@@ -1,0 +1,46 @@
+//! Server function of the Cache page: a thin reader of the engine's Redis details.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use pitwall::cache::CacheDetails;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::ssr::{fail, require, service};
+
+/// The Redis targets and the details of the one asked for (the first by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheView {
+    /// Every Redis target.
+    pub targets: Vec<String>,
+    /// The chosen target's details, if there is a Redis target.
+    pub details: Option<CacheDetails>,
+}
+
+/// Server facts, keys per database, slow log and latency of `target` (default: the first Redis
+/// target).
+#[server(endpoint = "cache_server", input = GetUrl)]
+pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError> {
+    use pitwall::cache::inspect::Caches;
+    require(pitwall::access::Role::Viewer)?;
+    let caches = service::<Caches>()?;
+    let targets = caches.targets();
+    let Some(target) = crate::queries::api::chosen(&targets, target) else {
+        return Ok(CacheView {
+            targets,
+            details: None,
+        });
+    };
+    let details = caches.details(&target).await.map_err(|e| {
+        fail(if e.starts_with("no Redis target") {
+            AppError::Invalid(e)
+        } else {
+            AppError::Server(format!("{target}: {e}"))
+        })
+    })?;
+    Ok(CacheView {
+        targets,
+        details: Some(details),
+    })
+}

@@ -1,0 +1,230 @@
+//! `/cache`: each Redis target's live figures (hit rate from keyspace hit and miss deltas, ops/s,
+//! memory against maxmemory, fragmentation, evictions, expirations, clients, rejected
+//! connections, keys) with their sparklines, and for the chosen target the server's facts and
+//! eviction policy, keys per database, the slow log and latency spikes, read again every 10 s.
+//! Commands a managed Redis refuses cost their panel, with the reason.
+
+pub mod api;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use pitwall::Unit;
+use pitwall::cache::{CacheDetails, DbKeys, Latency, ServerFacts, Setting, SlowLog};
+use pitwall::telemetry::{Family, Snapshot, metric};
+
+use crate::components::{Figure, FigureGrid, panel_card};
+use crate::queries::{refresh_every, target_picker};
+use api::cache_server;
+
+/// The live figures of every Redis target.
+fn figures(s: &Snapshot) -> Vec<Figure> {
+    s.family(Family::Redis)
+        .flat_map(|r| {
+            let f = |title, m, unit| Figure::new(title, &r.target, Family::Redis, m, unit);
+            [
+                f("Hit rate", metric::HIT_RATE, Unit::Percent),
+                f("Operations", metric::OPS, Unit::PerSecond),
+                f("Memory used", metric::USED_MEMORY, Unit::Bytes),
+                f("Memory of maxmemory", metric::MEMORY_OF_MAX, Unit::Percent),
+                f("Fragmentation", metric::FRAGMENTATION, Unit::Plain),
+                f("Evictions", metric::EVICTIONS, Unit::PerSecond),
+                f("Expirations", metric::EXPIRATIONS, Unit::PerSecond),
+                f("Clients", metric::CLIENTS, Unit::Count),
+                f("Rejected connections", metric::REJECTED, Unit::PerSecond),
+                f("Keys", metric::KEYS, Unit::Count),
+            ]
+        })
+        .collect()
+}
+
+/// The Cache page.
+#[component]
+pub fn CachePage() -> impl IntoView {
+    let query = use_query_map();
+    let target = Memo::new(move |_| query.with(|q| q.get("target")));
+    let data = Resource::new(move || target.get(), cache_server);
+    refresh_every(data);
+    view! {
+        <Title text="Cache"/>
+        <h1>"Cache"</h1>
+        <FigureGrid label="Live cache figures" select=figures/>
+        <p class="hint">"The hit rate is the server's: keyspace hits against misses between two readings, whatever the keys hold."</p>
+        <Transition fallback=|| view! { <p>"Reading the server…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(view) => {
+                        let current = view.details.as_ref().map(|d| d.target.clone()).unwrap_or_default();
+                        let body = match view.details {
+                            None => view! {
+                                <p class="empty">"No Redis target is configured: add [[redis]] entries to pitwall.toml."</p>
+                            }.into_any(),
+                            Some(d) => details(d).into_any(),
+                        };
+                        view! { {target_picker("Redis target", &view.targets, &current)} {body} }.into_any()
+                    }
+                    Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn details(d: CacheDetails) -> impl IntoView {
+    let t = d.target.clone();
+    let now = d.read_at_ms;
+    view! {
+        <p class="hint">{format!("{t} as read at {}; read again every 10 s.", pitwall::format_utc(now))}</p>
+        <div class="grid">
+            {panel_card(format!("Server {t}"), d.server, |s| server(s).into_any())}
+            {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
+        </div>
+        {panel_card(format!("Slow log of {t}"), d.slowlog, move |s| slowlog(now, s).into_any())}
+        {panel_card(format!("Latency of {t}"), d.latency, move |l| latency(now, l).into_any())}
+    }
+}
+
+fn server(s: ServerFacts) -> impl IntoView {
+    let warning = s.eviction_warning();
+    view! {
+        <dl class="facts">
+            <dt>"Version"</dt><dd>{s.version}</dd>
+            <dt>"Mode"</dt><dd>{s.mode}</dd>
+            <dt>"Role"</dt><dd>{s.role}</dd>
+            <dt>"Up for"</dt><dd>{Unit::Seconds.format(s.uptime_s as f64)}</dd>
+            <dt>"maxmemory"</dt><dd>{if s.maxmemory == 0 { "no limit".to_owned() } else { Unit::Bytes.format(s.maxmemory as f64) }}</dd>
+            <dt>"Eviction policy"</dt><dd>{s.maxmemory_policy}</dd>
+            <dt>"Clients"</dt><dd>{format!("{} ({} blocked)", s.clients, s.blocked_clients)}</dd>
+        </dl>
+        {warning.map(|w| view! { <p class="reason">"As a cache: " {w} "."</p> })}
+    }
+}
+
+fn keyspace(list: Vec<DbKeys>) -> impl IntoView {
+    if list.is_empty() {
+        return view! { <p class="empty">"No keys."</p> }.into_any();
+    }
+    view! {
+        <table aria-label="Keys per database">
+            <thead>
+                <tr>
+                    <th scope="col">"Database"</th>
+                    <th scope="col" class="num">"Keys"</th>
+                    <th scope="col" class="num">"With a TTL"</th>
+                    <th scope="col" class="num">"Without"</th>
+                    <th scope="col" class="num">"Mean TTL left"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {list.into_iter().map(|k| view! {
+                    <tr>
+                        <th scope="row">{format!("db{}", k.db)}</th>
+                        <td class="num">{Unit::Count.format(k.keys as f64)}</td>
+                        <td class="num">{Unit::Count.format(k.expires as f64)}</td>
+                        <td class="num">{Unit::Count.format(k.persistent() as f64)}</td>
+                        <td class="num">{if k.avg_ttl_ms == 0 { "—".to_owned() } else { Unit::Seconds.format(k.avg_ttl_ms as f64 / 1000.0) }}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+fn setting(s: Setting, show: impl FnOnce(i64) -> String) -> String {
+    match s {
+        Setting::Value(v) => show(v),
+        Setting::Unavailable(why) => format!("threshold unknown: {why}"),
+    }
+}
+
+fn ago(now: u64, at: u64) -> String {
+    format!(
+        "{} ago",
+        Unit::Seconds.format(now.saturating_sub(at) as f64 / 1000.0)
+    )
+}
+
+fn slowlog(now: u64, s: SlowLog) -> impl IntoView {
+    let threshold = setting(s.threshold_us, |us| {
+        if us < 0 {
+            "The slow log is off (slowlog-log-slower-than is negative).".to_owned()
+        } else {
+            format!(
+                "Commands that ran {} or longer (slowlog-log-slower-than), newest first.",
+                Unit::Millis.format(us as f64 / 1000.0)
+            )
+        }
+    });
+    view! {
+        <p class="hint">{threshold}</p>
+        {if s.entries.is_empty() {
+            view! { <p class="empty">"No slow command logged."</p> }.into_any()
+        } else {
+            view! {
+                <table aria-label="Slow commands">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Command"</th>
+                            <th scope="col" class="num">"Took"</th>
+                            <th scope="col">"When"</th>
+                            <th scope="col">"Client"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {s.entries.into_iter().map(|e| view! {
+                            <tr>
+                                <th scope="row"><code>{e.command}</code></th>
+                                <td class="num">{Unit::Millis.format(e.duration_us as f64 / 1000.0)}</td>
+                                <td>{ago(now, e.at_ms)}</td>
+                                <td>{if e.client_name.is_empty() { e.client } else { format!("{} ({})", e.client, e.client_name) }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+    }
+}
+
+fn latency(now: u64, l: Latency) -> impl IntoView {
+    let threshold = setting(l.threshold_ms, |ms| {
+        if ms == 0 {
+            "The latency monitor is off: set latency-monitor-threshold (ms) to record spikes."
+                .to_owned()
+        } else {
+            format!(
+                "Spikes of {ms} ms or more (latency-monitor-threshold), the latest of each event."
+            )
+        }
+    });
+    view! {
+        <p class="hint">{threshold}</p>
+        {if l.events.is_empty() {
+            view! { <p class="empty">"No latency spike recorded."</p> }.into_any()
+        } else {
+            view! {
+                <table aria-label="Latency spikes">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Event"</th>
+                            <th scope="col" class="num">"Latest"</th>
+                            <th scope="col">"When"</th>
+                            <th scope="col" class="num">"Largest"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {l.events.into_iter().map(|e| view! {
+                            <tr>
+                                <th scope="row">{e.event}</th>
+                                <td class="num">{format!("{} ms", e.latest_ms)}</td>
+                                <td>{ago(now, e.at_ms)}</td>
+                                <td class="num">{format!("{} ms", e.max_ms)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+    }
+}

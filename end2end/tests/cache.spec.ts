@@ -1,0 +1,31 @@
+import { expect, test } from "@playwright/test";
+import { failOnCspViolations } from "./helpers";
+
+test.beforeEach(({ page }) => failOnCspViolations(page));
+
+test("the cache page shows the demo Redis live, with its server, keys, slow log and latency", async ({ page }) => {
+  await page.goto("/cache");
+  await page.locator("body[data-hydrated]").waitFor();
+  await expect(page.getByRole("heading", { level: 1, name: "Cache" })).toBeVisible();
+
+  // Live figures: the demo's cache-aside reads give a hit rate, and it keeps moving.
+  const figures = page.getByRole("region", { name: "Live cache figures" });
+  const hit = figures.getByRole("article", { name: "Hit rate · cache" });
+  await expect(hit.locator(".value")).toHaveText(/^\d+\.\d %$/, { timeout: 15_000 });
+  const ops = figures.getByRole("article", { name: "Operations · cache" });
+  await expect(ops.locator(".value")).toHaveText(/\/s$/);
+  const keys = figures.getByRole("article", { name: "Keys · cache" });
+  await expect(keys.locator(".value")).toHaveText(/^\d[\d,]*$/);
+
+  const server = page.getByRole("region", { name: "Server cache" });
+  await expect(server).toContainText(/Version\s*\d+\.\d+/);
+  await expect(server).toContainText(/Role\s*master/);
+  const db0 = page.getByRole("table", { name: "Keys per database" }).getByRole("row").filter({
+    has: page.getByRole("rowheader", { name: "db0", exact: true }),
+  });
+  await expect(db0.getByRole("cell").first()).toHaveText(/^\d[\d,]*$/);
+
+  // The throwaway Redis keeps its defaults: a 10 ms slow log, no latency monitor.
+  await expect(page.getByRole("region", { name: "Slow log of cache" })).toContainText("10.0 ms or longer");
+  await expect(page.getByRole("region", { name: "Latency of cache" })).toContainText("The latency monitor is off");
+});

@@ -1,0 +1,142 @@
+//! Redis as a cache beyond the live figures: what the Cache page reads on demand from each Redis
+//! target — the server's facts, keys per database, the slow log and latency events — each panel
+//! on its own, so a command a managed Redis disables costs its panel (or only its threshold),
+//! with the reason.
+//!
+//! The types are shared with the browser; the reads sit in `inspect.rs`.
+
+#[cfg(feature = "services")]
+pub mod inspect;
+
+use serde::{Deserialize, Serialize};
+
+/// One panel: its figures, or why they could not be read.
+pub type Panel<T> = Result<T, String>;
+
+/// What the Cache page shows of one Redis target beside the live figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheDetails {
+    /// The target's name.
+    pub target: String,
+    /// When it was read, Unix ms.
+    pub read_at_ms: u64,
+    /// Version, mode, role, eviction policy (from `INFO`).
+    pub server: Panel<ServerFacts>,
+    /// Keys per logical database (from `INFO keyspace`).
+    pub keyspace: Panel<Vec<DbKeys>>,
+    /// The newest slow log entries (`SLOWLOG GET`).
+    pub slowlog: Panel<SlowLog>,
+    /// The latest latency spikes per event (`LATENCY LATEST`).
+    pub latency: Panel<Latency>,
+}
+
+/// The server's facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerFacts {
+    /// `redis_version`.
+    pub version: String,
+    /// `redis_mode`: standalone, cluster or sentinel.
+    pub mode: String,
+    /// `role`: master or slave.
+    pub role: String,
+    /// `uptime_in_seconds`.
+    pub uptime_s: u64,
+    /// `maxmemory_policy`.
+    pub maxmemory_policy: String,
+    /// `maxmemory`, bytes (0: no limit).
+    pub maxmemory: u64,
+    /// `connected_clients`.
+    pub clients: u64,
+    /// `blocked_clients` (waiting in BLPOP and the like).
+    pub blocked_clients: u64,
+}
+
+impl ServerFacts {
+    /// What is wrong with the eviction settings for a cache, if anything.
+    pub fn eviction_warning(&self) -> Option<&'static str> {
+        if self.maxmemory == 0 {
+            Some("no maxmemory: the cache grows until the machine runs out of memory")
+        } else if self.maxmemory_policy == "noeviction" {
+            Some("noeviction: when memory is full, writes fail instead of old keys going")
+        } else {
+            None
+        }
+    }
+}
+
+/// Keys of one logical database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbKeys {
+    /// The database number.
+    pub db: u32,
+    /// Keys.
+    pub keys: u64,
+    /// Keys with a TTL.
+    pub expires: u64,
+    /// Mean remaining TTL of the keys with one, ms (a sample, as Redis estimates it).
+    pub avg_ttl_ms: u64,
+}
+
+impl DbKeys {
+    /// Keys without a TTL.
+    pub fn persistent(&self) -> u64 {
+        self.keys.saturating_sub(self.expires)
+    }
+}
+
+/// A server setting read with `CONFIG GET`, or why it could not be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Setting {
+    /// The value.
+    Value(i64),
+    /// `CONFIG` is disabled, renamed or not allowed for this user (managed Redis).
+    Unavailable(String),
+}
+
+/// The slow log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowLog {
+    /// `slowlog-log-slower-than`, µs (negative: the log is off).
+    pub threshold_us: Setting,
+    /// The newest entries, newest first.
+    pub entries: Vec<SlowEntry>,
+}
+
+/// One command the slow log kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowEntry {
+    /// Its id.
+    pub id: i64,
+    /// When it ran, Unix ms.
+    pub at_ms: u64,
+    /// How long it ran, µs.
+    pub duration_us: u64,
+    /// The command and its first arguments, each cut short (values can be personal data).
+    pub command: String,
+    /// The client's address.
+    pub client: String,
+    /// The client's name (`CLIENT SETNAME`).
+    pub client_name: String,
+}
+
+/// Latency spikes the server recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// `latency-monitor-threshold`, ms (0: the monitor is off).
+    pub threshold_ms: Setting,
+    /// The latest spike of each event.
+    pub events: Vec<LatencyEvent>,
+}
+
+/// The latest spike of one event (`command`, `fast-command`, `fork`, `expire-cycle`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyEvent {
+    /// The event.
+    pub event: String,
+    /// When the latest spike happened, Unix ms.
+    pub at_ms: u64,
+    /// The latest spike, ms.
+    pub latest_ms: u64,
+    /// The largest spike since the server started or the history was reset, ms.
+    pub max_ms: u64,
+}

@@ -1,0 +1,174 @@
+//! The Cache page's reads against a real Redis: server facts and keys per database from INFO,
+//! the slow log and latency events with their thresholds, and a managed-Redis style user whose
+//! ACL refuses CONFIG (the thresholds say so, the entries stay) or SLOWLOG (that panel says so,
+//! the others stay).
+
+use std::time::Duration;
+
+use pitwall::TargetKind;
+use pitwall::cache::Setting;
+use pitwall::cache::inspect::Caches;
+use pitwall::config::Target;
+use pitwall::harness::RedisServer;
+use pitwall::secret::SecretUrl;
+
+fn target(name: &str, url: &str) -> Target {
+    Target {
+        name: name.into(),
+        kind: TargetKind::Redis,
+        url: SecretUrl::parse(url).unwrap(),
+        celery: None,
+    }
+}
+
+#[tokio::test]
+async fn details_read_slowlog_latency_and_degrade_per_panel() {
+    let redis = RedisServer::start().await.unwrap();
+    let client = redis::Client::open(redis.url(0)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let run = async |c: &mut redis::aio::MultiplexedConnection, args: &[&str]| {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async::<redis::Value>(c)
+            .await
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    };
+    run(
+        &mut c,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "1000"],
+    )
+    .await;
+    run(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "1"]).await;
+    run(&mut c, &["SLOWLOG", "RESET"]).await;
+    for i in 0..30 {
+        let ttl = if i % 3 == 0 { None } else { Some("600") };
+        let key = format!("page:{i}");
+        match ttl {
+            Some(t) => run(&mut c, &["SET", &key, "v", "EX", t]).await,
+            None => run(&mut c, &["SET", &key, "v"]).await,
+        }
+    }
+    run(&mut c, &["SELECT", "2"]).await;
+    run(&mut c, &["SET", "other", "v"]).await;
+    run(&mut c, &["SELECT", "0"]).await;
+    // A busy script: slower than both thresholds.
+    run(
+        &mut c,
+        &[
+            "EVAL",
+            "local i = 0 while i < 3000000 do i = i + 1 end return i",
+            "0",
+        ],
+    )
+    .await;
+    // Users as a managed Redis might hand out: one without CONFIG, one without SLOWLOG.
+    run(
+        &mut c,
+        &[
+            "ACL", "SETUSER", "noconfig", "on", ">pw-1", "~*", "&*", "+@all", "-config",
+        ],
+    )
+    .await;
+    run(
+        &mut c,
+        &[
+            "ACL",
+            "SETUSER",
+            "noslowlog",
+            "on",
+            ">pw-2",
+            "~*",
+            "&*",
+            "+@all",
+            "-slowlog",
+        ],
+    )
+    .await;
+
+    let port = redis.port();
+    let caches = Caches::new(
+        &[
+            target("cache", &redis.url(0)),
+            target(
+                "managed",
+                &format!("redis://noconfig:pw-1@127.0.0.1:{port}/0"),
+            ),
+            target(
+                "locked",
+                &format!("redis://noslowlog:pw-2@127.0.0.1:{port}/0"),
+            ),
+        ],
+        Duration::from_secs(2),
+    );
+    assert_eq!(caches.targets(), ["cache", "managed", "locked"]);
+
+    let d = caches.details("cache").await.unwrap();
+    let server = d.server.as_ref().unwrap();
+    assert_eq!(
+        (server.mode.as_str(), server.role.as_str()),
+        ("standalone", "master")
+    );
+    assert!(
+        server.version.starts_with(|c: char| c.is_ascii_digit()),
+        "{server:?}"
+    );
+    assert_eq!(server.maxmemory_policy, "noeviction");
+    let keyspace = d.keyspace.as_ref().unwrap();
+    let db0 = keyspace.iter().find(|k| k.db == 0).unwrap();
+    assert_eq!((db0.keys, db0.expires, db0.persistent()), (30, 20, 10));
+    // Redis estimates avg_ttl in its expire cycle: zero until the first one samples.
+    assert!(db0.avg_ttl_ms <= 600_000, "{db0:?}");
+    assert_eq!(keyspace.iter().find(|k| k.db == 2).map(|k| k.keys), Some(1));
+    let slowlog = d.slowlog.as_ref().unwrap();
+    assert_eq!(slowlog.threshold_us, Setting::Value(1000));
+    assert_eq!(slowlog.entries.len(), 1, "{slowlog:?}");
+    let eval = &slowlog.entries[0];
+    assert!(eval.command.starts_with("EVAL local i = 0"), "{eval:?}");
+    assert!(eval.duration_us >= 1000, "{eval:?}");
+    assert!(eval.client.starts_with("127.0.0.1:"), "{eval:?}");
+    assert!(eval.at_ms <= d.read_at_ms && eval.at_ms + 60_000 > d.read_at_ms);
+    let latency = d.latency.as_ref().unwrap();
+    assert_eq!(latency.threshold_ms, Setting::Value(1));
+    let command = latency.events.iter().find(|e| e.event == "command");
+    assert!(command.is_some_and(|e| e.max_ms >= 1), "{latency:?}");
+
+    // CONFIG refused: the thresholds say why, the entries are still read.
+    let d = caches.details("managed").await.unwrap();
+    let slowlog = d.slowlog.as_ref().unwrap();
+    match &slowlog.threshold_us {
+        Setting::Unavailable(why) => {
+            assert!(why.contains("CONFIG GET is not available here"), "{why}");
+            assert!(why.contains("no permissions"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(slowlog.entries.len(), 1);
+    assert!(matches!(
+        d.latency.unwrap().threshold_ms,
+        Setting::Unavailable(_)
+    ));
+    assert!(d.server.is_ok());
+
+    // SLOWLOG refused: that panel says so, the others are read on the same connection.
+    let d = caches.details("locked").await.unwrap();
+    let err = d.slowlog.unwrap_err();
+    assert!(err.starts_with("SLOWLOG is not available here"), "{err}");
+    assert!(d.server.is_ok() && d.keyspace.is_ok() && d.latency.is_ok());
+    assert!(!err.contains("pw-2"));
+
+    // An unknown target and a stopped server are errors of the whole read.
+    assert!(
+        caches
+            .details("nope")
+            .await
+            .unwrap_err()
+            .contains("no Redis target")
+    );
+    drop(c);
+    let mut redis = redis;
+    redis.stop();
+    let err = caches.details("cache").await.unwrap_err();
+    assert!(!err.is_empty());
+}
