@@ -91,6 +91,7 @@ async fn main() {
         kind: TargetKind::Postgres,
         url: SecretUrl::parse(&pg.url("bench")).unwrap(),
         celery: None,
+        counters: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let second = Duration::from_secs(1);

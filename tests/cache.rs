@@ -18,7 +18,56 @@ fn target(name: &str, url: &str) -> Target {
         kind: TargetKind::Redis,
         url: SecretUrl::parse(url).unwrap(),
         celery: None,
+        counters: Vec::new(),
     }
+}
+
+#[tokio::test]
+async fn application_counters_give_each_cache_its_own_hit_rate() {
+    use pitwall::telemetry::collect::{Collector, RedisCollector};
+    use pitwall::telemetry::metric;
+    let redis = RedisServer::start().await.unwrap();
+    let client = redis::Client::open(redis.url(0)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut t = target("cache", &redis.url(0));
+    t.counters = vec![pitwall::cache::HitCounter {
+        name: "ai".into(),
+        hits_key: "ai_cache:hits".into(),
+        misses_key: "ai_cache:misses".into(),
+        cost_per_miss: Some(0.002),
+    }];
+    let mut collector = RedisCollector::new(&t, Duration::from_secs(2)).unwrap();
+    // Before the application counted anything: no keys, and no figures from one round.
+    let first = collector.collect(1_000).await.unwrap();
+    assert!(
+        first.iter().all(|(k, _)| !k.starts_with("app_")),
+        "{first:?}"
+    );
+    let _: () = redis::pipe()
+        .cmd("INCRBY")
+        .arg("ai_cache:hits")
+        .arg(30)
+        .cmd("INCRBY")
+        .arg("ai_cache:misses")
+        .arg(10)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let next = collector.collect(3_000).await.unwrap();
+    let get = |m: String| next.iter().find(|(k, _)| *k == m).map(|(_, v)| *v);
+    assert_eq!(get(metric::app_hit_rate("ai")), Some(75.0), "{next:?}");
+    assert_eq!(get(metric::app_hits("ai")), Some(15.0));
+    assert_eq!(get(metric::app_misses("ai")), Some(5.0));
+    // The server-wide figures still come with them.
+    assert!(
+        get(metric::KEYS.to_owned()).is_some_and(|k| k == 2.0),
+        "{next:?}"
+    );
+    let details = Caches::new(&[t], Duration::from_secs(2))
+        .details("cache")
+        .await
+        .unwrap();
+    assert_eq!(details.counters.len(), 1);
 }
 
 #[tokio::test]

@@ -193,6 +193,7 @@ async fn status_board_follows_stops_pauses_and_restarts() {
         kind,
         url: SecretUrl::parse(&url).unwrap(),
         celery: None,
+        counters: Vec::new(),
     };
     let targets = [
         target("db", TargetKind::Postgres, pg.url("postgres")),

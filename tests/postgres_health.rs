@@ -86,6 +86,7 @@ async fn tables_sessions_sequences_and_wraparound_are_read_panel_by_panel() {
         kind: TargetKind::Postgres,
         url: SecretUrl::parse(&pg.url("shop")).unwrap(),
         celery: None,
+        counters: Vec::new(),
     };
     let w = Workloads::spawn(
         &[target],

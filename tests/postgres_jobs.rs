@@ -44,6 +44,7 @@ fn targets(url: &str) -> Vec<Target> {
         kind: TargetKind::Postgres,
         url: SecretUrl::parse(url).unwrap(),
         celery: None,
+        counters: Vec::new(),
     }]
 }
 

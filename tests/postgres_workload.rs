@@ -20,6 +20,7 @@ fn target(name: &str, url: String) -> Target {
         kind: TargetKind::Postgres,
         url: SecretUrl::parse(&url).unwrap(),
         celery: None,
+        counters: Vec::new(),
     }
 }
 

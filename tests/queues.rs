@@ -27,6 +27,7 @@ fn broker(redis: &RedisServer) -> Target {
             queues: vec!["reports".into()],
             global_keyprefix: PREFIX.into(),
         }),
+        counters: Vec::new(),
     }
 }
 

@@ -25,6 +25,12 @@ test("the cache page shows the demo Redis live, with its server, keys, slow log 
   });
   await expect(db0.getByRole("cell").first()).toHaveText(/^\d[\d,]*$/);
 
+  // The demo's model responses count their own hits and misses: that cache's true hit rate.
+  const apps = page.getByRole("table", { name: "Application hit rates" });
+  const ai = apps.getByRole("row").filter({ has: page.getByRole("rowheader", { name: /^ai / }) });
+  await expect(ai.getByRole("cell").first()).toHaveText(/^\d+\.\d %$/, { timeout: 15_000 });
+  await expect(ai.getByRole("cell").nth(4)).toHaveText(/^\d+\.\d\d$/);
+
   // The throwaway Redis keeps its defaults: a 10 ms slow log, no latency monitor.
   await expect(page.getByRole("region", { name: "Slow log of cache" })).toContainText("10.0 ms or longer");
   await expect(page.getByRole("region", { name: "Latency of cache" })).toContainText("The latency monitor is off");

@@ -129,9 +129,10 @@ async fn collector_load_does_not_grow_with_viewers() {
     let (_, health) = console.health().await;
     assert_eq!(health["status"], "ok");
 
-    // Two families at 500 ms for 4 s: about 16 statements, whoever watches.
+    // Three statements every 500 ms (the database's counters, the statement totals behind the
+    // p95, the workload by statement) for 4 s: about 24, whoever watches.
     assert!(
-        (8..=24).contains(&with_one),
+        (16..=32).contains(&with_one),
         "collector statements with one viewer: {with_one}"
     );
     assert!(

@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use super::{
-    CacheDetails, DbKeys, Latency, LatencyEvent, ServerFacts, Setting, SlowEntry, SlowLog,
+    CacheDetails, DbKeys, HitCounter, Latency, LatencyEvent, ServerFacts, Setting, SlowEntry,
+    SlowLog,
 };
 use crate::TargetKind;
 use crate::config::Target;
@@ -27,6 +28,7 @@ const ARG_CHARS: usize = 40;
 struct Watched {
     name: String,
     link: Result<Mutex<RedisLink>, String>,
+    counters: Vec<HitCounter>,
 }
 
 /// The Redis (cache) targets, each with one connection for the page's reads. Cloning is cheap.
@@ -45,6 +47,7 @@ impl Caches {
             .map(|t| Watched {
                 name: t.name.clone(),
                 link: RedisLink::new(&t.url, timeout).map(Mutex::new),
+                counters: t.counters.clone(),
             })
             .collect();
         Self {
@@ -66,7 +69,9 @@ impl Caches {
             .ok_or_else(|| format!("no Redis target is named {target:?}"))?;
         let link = w.link.as_ref().map_err(Clone::clone)?;
         let mut link = link.lock().await;
-        read(target, &mut link).await
+        let mut details = read(target, &mut link).await?;
+        details.counters = w.counters.clone();
+        Ok(details)
     }
 }
 
@@ -179,6 +184,7 @@ async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String
         keyspace,
         slowlog,
         latency,
+        counters: Vec::new(),
     })
 }
 

@@ -10,6 +10,22 @@ pub mod inspect;
 
 use serde::{Deserialize, Serialize};
 
+/// An application's own hit and miss counters for one cache it keeps in Redis (`INCR`ed by the
+/// application): the true hit rate of that cache, which the server-wide rate mixes with queues,
+/// sessions and tag sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitCounter {
+    /// The cache's name (`ai`, `pages`): lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// The key counting hits (`ai_cache:hits`).
+    pub hits_key: String,
+    /// The key counting misses (`ai_cache:misses`).
+    pub misses_key: String,
+    /// What one miss costs (a model call, a query), in the team's own unit; hits times it is
+    /// the cost saved.
+    pub cost_per_miss: Option<f64>,
+}
+
 /// One panel: its figures, or why they could not be read.
 pub type Panel<T> = Result<T, String>;
 
@@ -28,6 +44,8 @@ pub struct CacheDetails {
     pub slowlog: Panel<SlowLog>,
     /// The latest latency spikes per event (`LATENCY LATEST`).
     pub latency: Panel<Latency>,
+    /// The application hit counters configured for this target (their figures are live).
+    pub counters: Vec<HitCounter>,
 }
 
 /// The server's facts.

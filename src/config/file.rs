@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::access::AccessSection;
 use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, Result, Target};
 use crate::TargetKind;
+use crate::cache::HitCounter;
 use crate::jobs::Backoff;
 use crate::postgres::workload::SlowQuery;
 use crate::secret::{self, SecretUrl};
@@ -27,7 +28,7 @@ struct File {
     #[serde(default)]
     postgres: Vec<TargetEntry>,
     #[serde(default)]
-    redis: Vec<TargetEntry>,
+    redis: Vec<RedisEntry>,
     #[serde(default)]
     celery: Vec<CeleryEntry>,
     access: Option<Spanned<AccessSection>>,
@@ -256,6 +257,57 @@ struct TargetEntry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RedisEntry {
+    name: Spanned<String>,
+    url: Spanned<SecretUrl>,
+    #[serde(default)]
+    counters: Vec<Spanned<CounterEntry>>,
+}
+
+/// `[[redis.counters]]`: an application's hit and miss counters for one of its caches.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CounterEntry {
+    name: String,
+    hits: String,
+    misses: String,
+    cost_per_miss: Option<f64>,
+}
+
+impl CounterEntry {
+    fn validate(self) -> std::result::Result<HitCounter, String> {
+        validate_name(&self.name).map_err(|e| e.replace("target name", "counter name"))?;
+        for (field, key) in [("hits", &self.hits), ("misses", &self.misses)] {
+            if key.is_empty() || key.chars().any(char::is_control) || key.len() > 512 {
+                return Err(format!(
+                    "invalid `{field}` key {key:?}: expected a non-empty key of at most 512 bytes without control characters"
+                ));
+            }
+        }
+        if self.hits == self.misses {
+            return Err(format!(
+                "`hits` and `misses` are the same key {:?}: each needs its own counter",
+                self.hits
+            ));
+        }
+        if let Some(c) = self.cost_per_miss
+            && !(c.is_finite() && c >= 0.0)
+        {
+            return Err(format!(
+                "invalid `cost_per_miss` {c}: expected a number of 0 or more"
+            ));
+        }
+        Ok(HitCounter {
+            name: self.name,
+            hits_key: self.hits,
+            misses_key: self.misses,
+            cost_per_miss: self.cost_per_miss,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CeleryEntry {
     name: Spanned<String>,
     url: Spanned<SecretUrl>,
@@ -324,11 +376,11 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
     let entries = file
         .postgres
         .into_iter()
-        .map(|t| (TargetKind::Postgres, t.name, t.url, None))
+        .map(|t| (TargetKind::Postgres, t.name, t.url, None, Vec::new()))
         .chain(
             file.redis
                 .into_iter()
-                .map(|t| (TargetKind::Redis, t.name, t.url, None)),
+                .map(|t| (TargetKind::Redis, t.name, t.url, None, t.counters)),
         )
         .chain(file.celery.into_iter().map(|c| {
             (
@@ -336,11 +388,12 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                 c.name,
                 c.url,
                 Some((c.queues, c.global_keyprefix)),
+                Vec::new(),
             )
         }));
 
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (kind, name, url, celery) in entries {
+    for (kind, name, url, celery, counter_entries) in entries {
         let name_span = name.span();
         let name = name.into_inner();
         validate_name(&name).map_err(|m| at(Some(name_span.clone()), m))?;
@@ -380,11 +433,30 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
             }
             None => None,
         };
+        let mut counters: Vec<HitCounter> = Vec::with_capacity(counter_entries.len());
+        for entry in counter_entries {
+            let span = entry.span();
+            let counter = entry
+                .into_inner()
+                .validate()
+                .map_err(|m| at(Some(span.clone()), m))?;
+            if counters.iter().any(|c| c.name == counter.name) {
+                return Err(at(
+                    Some(span),
+                    format!(
+                        "duplicate counter name `{}` on target `{name}`",
+                        counter.name
+                    ),
+                ));
+            }
+            counters.push(counter);
+        }
         config.targets.push(Target {
             name,
             kind,
             url,
             celery,
+            counters,
         });
     }
     Ok(config)

@@ -114,6 +114,8 @@ pub struct Target {
     pub url: SecretUrl,
     /// Broker settings, for Celery targets only.
     pub celery: Option<CeleryBroker>,
+    /// Application hit counters, for Redis targets only.
+    pub counters: Vec<crate::cache::HitCounter>,
 }
 
 /// How a Celery broker lays out its queues on Redis.
@@ -218,6 +220,7 @@ impl Config {
                 kind,
                 url,
                 celery: None,
+                counters: Vec::new(),
             });
         }
         Ok(())

@@ -56,6 +56,54 @@ fn celery_queues_default_to_celery() {
 }
 
 #[test]
+fn redis_targets_carry_application_hit_counters() {
+    let config = parse(
+        "[[redis]]\nname = \"cache\"\nurl = \"redis://c/0\"\n\n[[redis.counters]]\nname = \"ai\"\n\
+         hits = \"ai_cache:hits\"\nmisses = \"ai_cache:misses\"\ncost_per_miss = 0.002\n\n\
+         [[redis.counters]]\nname = \"pages\"\nhits = \"p:h\"\nmisses = \"p:m\"\n",
+    )
+    .unwrap();
+    let counters = &config.targets[0].counters;
+    assert_eq!(counters.len(), 2);
+    assert_eq!(
+        counters[0],
+        crate::cache::HitCounter {
+            name: "ai".into(),
+            hits_key: "ai_cache:hits".into(),
+            misses_key: "ai_cache:misses".into(),
+            cost_per_miss: Some(0.002),
+        }
+    );
+    assert_eq!(counters[1].cost_per_miss, None);
+
+    let bad = |counter: &str| {
+        parse(&format!(
+            "[[redis]]\nname = \"cache\"\nurl = \"redis://c/0\"\n[[redis.counters]]\n{counter}"
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    let same = bad("name = \"ai\"\nhits = \"k\"\nmisses = \"k\"\n");
+    assert!(
+        same.starts_with("pitwall.toml:4:1: `hits` and `misses` are the same key"),
+        "{same}"
+    );
+    let cost = bad("name = \"ai\"\nhits = \"h\"\nmisses = \"m\"\ncost_per_miss = -1\n");
+    assert!(cost.contains("invalid `cost_per_miss` -1"), "{cost}");
+    let name = bad("name = \"AI cache\"\nhits = \"h\"\nmisses = \"m\"\n");
+    assert!(name.contains("invalid counter name \"AI cache\""), "{name}");
+    let missing = bad("name = \"ai\"\nhits = \"h\"\n");
+    assert!(missing.contains("missing field `misses`"), "{missing}");
+    let twice = bad(
+        "name = \"ai\"\nhits = \"h\"\nmisses = \"m\"\n[[redis.counters]]\nname = \"ai\"\nhits = \"h2\"\nmisses = \"m2\"\n",
+    );
+    assert!(
+        twice.contains("duplicate counter name `ai` on target `cache`"),
+        "{twice}"
+    );
+}
+
+#[test]
 fn unknown_key_is_located_and_named() {
     let err = parse("listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n").unwrap_err();
     let msg = err.to_string();

@@ -124,12 +124,19 @@ impl Demo {
                 kind: TargetKind::Postgres,
                 url: url(self.postgres.url(DATABASE)),
                 celery: None,
+                counters: Vec::new(),
             },
             Target {
                 name: "cache".into(),
                 kind: TargetKind::Redis,
                 url: url(self.redis.url(0)),
                 celery: None,
+                counters: vec![crate::cache::HitCounter {
+                    name: "ai".into(),
+                    hits_key: "ai_cache:hits".into(),
+                    misses_key: "ai_cache:misses".into(),
+                    cost_per_miss: Some(0.002),
+                }],
             },
             Target {
                 name: "tasks".into(),
@@ -139,6 +146,7 @@ impl Demo {
                     queues: QUEUES.iter().map(|q| q.to_string()).collect(),
                     global_keyprefix: String::new(),
                 }),
+                counters: Vec::new(),
             },
         ]
     }

@@ -1005,6 +1005,7 @@ mod tests {
             kind: TargetKind::Postgres,
             url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
             celery: None,
+            counters: Vec::new(),
         }]));
         for (p, why) in [
             (

@@ -565,6 +565,7 @@ mod tests {
             kind: TargetKind::Postgres,
             url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
             celery: None,
+            counters: Vec::new(),
         }]));
         let e = kind
             .plan(Some("db"), &json!({"table": "t;"}))

@@ -246,6 +246,24 @@ pub mod metric {
     /// The prefix of [`connections_to`] metric names.
     pub const CONNECTIONS_TO: &str = "connections_to:";
 
+    /// The hit rate of application cache `name` from its own counters, percent.
+    pub fn app_hit_rate(name: &str) -> String {
+        format!("{APP_HIT_RATE_OF}{name}")
+    }
+
+    /// The prefix of [`app_hit_rate`] metric names.
+    pub const APP_HIT_RATE_OF: &str = "app_hit_rate:";
+
+    /// Hits per second of application cache `name`.
+    pub fn app_hits(name: &str) -> String {
+        format!("app_hits_per_sec:{name}")
+    }
+
+    /// Misses per second of application cache `name`.
+    pub fn app_misses(name: &str) -> String {
+        format!("app_misses_per_sec:{name}")
+    }
+
     /// Messages arriving in all queues per second.
     pub const IN_PER_SEC: &str = "in_per_sec";
     /// Messages leaving all queues per second.

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use pitwall::cache::CacheDetails;
+use pitwall::telemetry::Reading;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -16,6 +17,8 @@ pub struct CacheView {
     pub targets: Vec<String>,
     /// The chosen target's details, if there is a Redis target.
     pub details: Option<CacheDetails>,
+    /// The chosen target's latest live figures (the stream follows on from them).
+    pub reading: Option<Reading>,
 }
 
 /// Server facts, keys per database, slow log and latency of `target` (default: the first Redis
@@ -30,6 +33,7 @@ pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError>
         return Ok(CacheView {
             targets,
             details: None,
+            reading: None,
         });
     };
     let details = caches.details(&target).await.map_err(|e| {
@@ -39,8 +43,13 @@ pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError>
             AppError::Server(format!("{target}: {e}"))
         })
     })?;
+    let reading = service::<pitwall::telemetry::Telemetry>()?
+        .snapshot()
+        .reading(&target, pitwall::telemetry::Family::Redis)
+        .cloned();
     Ok(CacheView {
         targets,
         details: Some(details),
+        reading,
     })
 }

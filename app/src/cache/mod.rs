@@ -10,10 +10,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use pitwall::Unit;
-use pitwall::cache::{CacheDetails, DbKeys, Latency, ServerFacts, Setting, SlowLog};
-use pitwall::telemetry::{Family, Snapshot, metric};
+use pitwall::cache::{CacheDetails, DbKeys, HitCounter, Latency, ServerFacts, Setting, SlowLog};
+use pitwall::telemetry::{Family, Reading, Snapshot, metric};
 
 use crate::components::{Figure, FigureGrid, panel_card};
+use crate::live::Live;
 use crate::queries::{refresh_every, target_picker};
 use api::cache_server;
 
@@ -59,7 +60,7 @@ pub fn CachePage() -> impl IntoView {
                             None => view! {
                                 <p class="empty">"No Redis target is configured: add [[redis]] entries to pitwall.toml."</p>
                             }.into_any(),
-                            Some(d) => details(d).into_any(),
+                            Some(d) => details(d, view.reading).into_any(),
                         };
                         view! { {target_picker("Redis target", &view.targets, &current)} {body} }.into_any()
                     }
@@ -70,17 +71,80 @@ pub fn CachePage() -> impl IntoView {
     }
 }
 
-fn details(d: CacheDetails) -> impl IntoView {
+fn details(d: CacheDetails, first: Option<Reading>) -> impl IntoView {
     let t = d.target.clone();
     let now = d.read_at_ms;
+    let apps = (!d.counters.is_empty()).then(|| {
+        view! { <AppCaches target=t.clone() counters=d.counters.clone() first/> }
+    });
     view! {
         <p class="hint">{format!("{t} as read at {}; read again every 10 s.", pitwall::format_utc(now))}</p>
+        {apps}
         <div class="grid">
             {panel_card(format!("Server {t}"), d.server, |s| server(s).into_any())}
             {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
         </div>
         {panel_card(format!("Slow log of {t}"), d.slowlog, move |s| slowlog(now, s).into_any())}
         {panel_card(format!("Latency of {t}"), d.latency, move |l| latency(now, l).into_any())}
+    }
+}
+
+/// Each application cache's own hit rate, live: hits and misses per second from its counters,
+/// the calls its hits save, and what they save at the configured cost per miss.
+#[component]
+fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) -> impl IntoView {
+    let live = Live::get();
+    let reading = {
+        let target = target.clone();
+        Memo::new(move |_| {
+            live.0
+                .with(|s| {
+                    s.as_ref()
+                        .and_then(|s| s.reading(&target, Family::Redis).cloned())
+                })
+                .or_else(|| first.clone())
+        })
+    };
+    let value = move |m: String| reading.with(|r| r.as_ref().and_then(|r| r.value(&m)));
+    let shown = |v: Option<f64>, unit: Unit| v.map_or_else(|| "—".to_owned(), |v| unit.format(v));
+    view! {
+        <section class="card" aria-label=format!("Application caches on {target}")>
+            <h2>"Application caches"</h2>
+            <p class="hint">"From each application's own hit and miss counters: the true hit rate of that cache, live. Savings are at the current rate."</p>
+            <table aria-label="Application hit rates">
+                <thead>
+                    <tr>
+                        <th scope="col">"Cache"</th>
+                        <th scope="col" class="num">"Hit rate"</th>
+                        <th scope="col" class="num">"Hits"</th>
+                        <th scope="col" class="num">"Misses"</th>
+                        <th scope="col" class="num">"Calls saved per hour"</th>
+                        <th scope="col" class="num">"Cost saved per hour"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {counters.into_iter().map(|c| {
+                        let name = c.name.clone();
+                        let cost = c.cost_per_miss;
+                        let hits = Memo::new(move |_| value(metric::app_hits(&name)));
+                        let (n1, n2) = (c.name.clone(), c.name.clone());
+                        view! {
+                            <tr>
+                                <th scope="row">{c.name.clone()} <span class="muted">{format!(" ({} / {})", c.hits_key, c.misses_key)}</span></th>
+                                <td class="num">{move || shown(value(metric::app_hit_rate(&n1)), Unit::Percent)}</td>
+                                <td class="num">{move || shown(hits.get(), Unit::PerSecond)}</td>
+                                <td class="num">{move || shown(value(metric::app_misses(&n2)), Unit::PerSecond)}</td>
+                                <td class="num">{move || shown(hits.get().map(|h| h * 3600.0), Unit::Count)}</td>
+                                <td class="num">{move || match cost {
+                                    Some(cost) => hits.get().map_or_else(|| "—".to_owned(), |h| format!("{:.2}", h * 3600.0 * cost)),
+                                    None => "no cost_per_miss set".to_owned(),
+                                }}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 

@@ -368,6 +368,7 @@ mod tests {
             kind,
             url: SecretUrl::parse(url).unwrap(),
             celery: None,
+            counters: Vec::new(),
         }
     }
 

@@ -1,18 +1,22 @@
-//! A Redis server's figures from one `INFO` round trip.
+//! A Redis server's figures from one round trip: `INFO`, and with it an `MGET` of the
+//! application hit counters configured for the target.
 
 use std::time::Duration;
 
 use super::{Collector, Values};
+use crate::cache::HitCounter;
 use crate::config::Target;
 use crate::link::{RedisLink, info_field};
 use crate::telemetry::rate::share;
 use crate::telemetry::{Counters, Family, metric};
 
-/// Hit rate, ops, memory, evictions, clients and keys of one Redis server.
+/// Hit rate, ops, memory, evictions, clients and keys of one Redis server, and the hit rates of
+/// the application caches it holds.
 pub struct RedisCollector {
     target: String,
     link: RedisLink,
     counters: Counters,
+    apps: Vec<HitCounter>,
 }
 
 impl RedisCollector {
@@ -22,6 +26,7 @@ impl RedisCollector {
             target: target.name.clone(),
             link: RedisLink::new(&target.url, timeout)?,
             counters: Counters::default(),
+            apps: target.counters.clone(),
         })
     }
 }
@@ -37,11 +42,23 @@ impl Collector for RedisCollector {
     }
 
     async fn collect(&mut self, now_ms: u64) -> Result<Values, String> {
-        let info: String = self
-            .link
-            .query(async |c| redis::cmd("INFO").query_async(c).await)
-            .await?;
-        Ok(figures(&info, &mut self.counters, now_ms))
+        if self.apps.is_empty() {
+            let info: String = self
+                .link
+                .query(async |c| redis::cmd("INFO").query_async(c).await)
+                .await?;
+            return Ok(figures(&info, &mut self.counters, now_ms));
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("INFO").cmd("MGET");
+        for app in &self.apps {
+            pipe.arg(&app.hits_key).arg(&app.misses_key);
+        }
+        let (info, counts): (String, Vec<Option<String>>) =
+            self.link.query(async |c| pipe.query_async(c).await).await?;
+        let mut out = figures(&info, &mut self.counters, now_ms);
+        out.extend(app_figures(&self.apps, &counts, &mut self.counters, now_ms));
+        Ok(out)
     }
 
     fn abandon(&mut self) {
@@ -104,6 +121,39 @@ pub fn figures(info: &str, counters: &mut Counters, now_ms: u64) -> Values {
     out
 }
 
+/// Each application cache's hits and misses per second and hit rate, from its counters' values
+/// (`counts`: hits then misses, in the order of `apps`; a missing key counts zero).
+pub fn app_figures(
+    apps: &[HitCounter],
+    counts: &[Option<String>],
+    counters: &mut Counters,
+    now_ms: u64,
+) -> Values {
+    let count = |i: usize| {
+        counts
+            .get(i)
+            .and_then(|v| v.as_deref())
+            .map_or(Some(0.0), |v| v.trim().parse::<f64>().ok())
+    };
+    let mut out = Values::new();
+    for (i, app) in apps.iter().enumerate() {
+        let hits =
+            count(2 * i).and_then(|v| counters.rate(&metric::app_hits(&app.name), v, now_ms));
+        let misses =
+            count(2 * i + 1).and_then(|v| counters.rate(&metric::app_misses(&app.name), v, now_ms));
+        if let Some(h) = hits {
+            out.push((metric::app_hits(&app.name), h));
+        }
+        if let Some(m) = misses {
+            out.push((metric::app_misses(&app.name), m));
+        }
+        if let Some(rate) = hits.zip(misses).and_then(|(h, m)| share(h, m)) {
+            out.push((metric::app_hit_rate(&app.name), rate));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +190,42 @@ mod tests {
             get(&next, metric::HIT_RATE),
             Some(90.0),
             "hit rate of the interval, not since start"
+        );
+    }
+
+    #[test]
+    fn application_hit_rates_come_from_their_own_counters() {
+        let apps = [
+            HitCounter {
+                name: "ai".into(),
+                hits_key: "ai:h".into(),
+                misses_key: "ai:m".into(),
+                cost_per_miss: None,
+            },
+            HitCounter {
+                name: "pages".into(),
+                hits_key: "p:h".into(),
+                misses_key: "p:m".into(),
+                cost_per_miss: None,
+            },
+        ];
+        let mut c = Counters::default();
+        let first = [Some("10".into()), Some("10".into()), None, None];
+        assert!(app_figures(&apps, &first, &mut c, 1_000).is_empty());
+        let next = [Some("40".into()), Some("20".into()), None, Some("4".into())];
+        let v = app_figures(&apps, &next, &mut c, 3_000);
+        let get = |m: String| v.iter().find(|(k, _)| *k == m).map(|(_, x)| *x);
+        assert_eq!(get(metric::app_hits("ai")), Some(15.0));
+        assert_eq!(get(metric::app_misses("ai")), Some(5.0));
+        assert_eq!(get(metric::app_hit_rate("ai")), Some(75.0));
+        // A cache that only missed: a hit rate of zero, not none.
+        assert_eq!(get(metric::app_hit_rate("pages")), Some(0.0));
+        // A counter that is not a number gives no figure rather than a wrong one.
+        let junk = [Some("x".into()), Some("30".into()), None, Some("4".into())];
+        let v = app_figures(&apps, &junk, &mut c, 5_000);
+        assert!(
+            v.iter()
+                .all(|(k, _)| !k.ends_with(":ai") || k.starts_with("app_misses"))
         );
     }
 }
