@@ -23,7 +23,7 @@ test("overview is fully server-rendered", async ({ page }) => {
     }
   }).toPass({ timeout: 15_000 });
   await expect(page.locator("body[data-hydrated]")).toHaveCount(0);
-  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveCount(10);
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveCount(11);
 });
 
 test("links work as plain links", async ({ page }) => {

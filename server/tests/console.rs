@@ -209,6 +209,10 @@ async fn health_is_ok_with_every_target_down() {
             .as_str()
             .is_some_and(|e| !e.is_empty())
     );
+    // Readiness is the console's own, open without a session, and says nothing of targets.
+    let r = reqwest::get(console.url("/ready")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), r#"{"status":"ready"}"#);
 }
 
 fn run_with_config(config: &str) -> Output {

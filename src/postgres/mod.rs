@@ -112,6 +112,10 @@ pub struct WorkloadPage {
     pub statements: Vec<QueryStats>,
     /// Why the last poll failed, with the fix when there is one.
     pub problem: Option<String>,
+    /// A statement is slow from this mean time, ms (`[queries] slow_query_ms`)…
+    pub slow_mean_ms: f64,
+    /// …over at least this many calls in the window (`[queries] slow_query_calls`).
+    pub slow_calls: f64,
 }
 
 /// One node of a query plan.

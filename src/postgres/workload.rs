@@ -188,6 +188,8 @@ impl History {
             total_ms,
             statements,
             problem: self.problem.clone(),
+            slow_mean_ms: slow.mean_ms,
+            slow_calls: slow.calls,
         }
     }
 

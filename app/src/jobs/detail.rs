@@ -21,7 +21,10 @@ pub fn JobPage() -> impl IntoView {
     let live = LiveJobs::get();
     let cancel = ServerAction::<CancelJob>::new();
     let retry = ServerAction::<RetryJob>::new();
-    // Reloaded whenever the job's live entry changes (progress, state) and after an action.
+    // Reloaded whenever the job's live entry changes (progress, state) and after an action; and
+    // every 2 s while it is unfinished, for a job that starts and ends between two events of
+    // the stream (it never shows in the live list, so its entry never changes).
+    let tick = RwSignal::new(0u64);
     let detail = Resource::new(
         move || {
             let id = id();
@@ -29,15 +32,29 @@ pub fn JobPage() -> impl IntoView {
                 l.as_ref()
                     .and_then(|l| l.iter().find(|j| Some(j.id) == id).cloned())
             });
-            (id, entry, cancel.version().get())
+            (id, entry, cancel.version().get(), tick.get())
         },
-        |(id, _, _)| async move {
+        |(id, _, _, _)| async move {
             match id {
                 Some(id) => job_detail(id).await,
                 None => Err(crate::error::AppError::Invalid("not a job id".into())),
             }
         },
     );
+    #[cfg(feature = "hydrate")]
+    if let Ok(h) = set_interval_with_handle(
+        move || {
+            let unfinished = detail
+                .get_untracked()
+                .is_some_and(|r| r.is_ok_and(|d| !d.job.state.is_finished()));
+            if unfinished {
+                tick.update(|t| *t += 1);
+            }
+        },
+        std::time::Duration::from_secs(2),
+    ) {
+        on_cleanup(move || h.clear());
+    }
     let session = Session::get();
     view! {
         <Transition fallback=|| view! { <p>"Loading the job…"</p> }>

@@ -173,7 +173,11 @@ fn workload_view(page: WorkloadPage, sort: Sort) -> impl IntoView {
         </p>
         <section class="card" aria-label="Slow queries">
             <h2>"Slow queries"</h2>
-            <p class="hint">"A mean of 20 ms or more over at least 100 calls in the window."</p>
+            <p class="hint">{format!(
+                "A mean of {} or more over at least {} calls in the window.",
+                Unit::Millis.format(page.slow_mean_ms),
+                Unit::Count.format(page.slow_calls)
+            )}</p>
             {if slow.is_empty() {
                 view! { <p class="empty">"No slow query in this window."</p> }.into_any()
             } else {

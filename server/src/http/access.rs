@@ -31,6 +31,7 @@ fn is_open(path: &str) -> bool {
             | "/api/whoami"
             | "/api/embed_panel"
             | "/health"
+            | "/ready"
             | "/favicon.svg"
             | "/robots.txt"
     ) || path.starts_with("/pkg/")

@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
     };
     let mut router = Router::new()
         .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .route("/api/stream", get(stream::stream))
         .route("/login", post(access::sign_in))
         .route("/logout", post(access::sign_out))
