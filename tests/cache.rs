@@ -221,3 +221,86 @@ async fn details_read_slowlog_latency_and_degrade_per_panel() {
     let err = caches.details("cache").await.unwrap_err();
     assert!(!err.is_empty());
 }
+
+#[tokio::test]
+async fn the_tag_registry_counts_members_stale_members_and_memory() {
+    use pitwall::cache::TagLayout;
+    let redis = RedisServer::start().await.unwrap();
+    let client = redis::Client::open(redis.url(0)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut pipe = redis::pipe();
+    // A set tag of 10 keys, 4 of them still there; small enough to be looked at whole.
+    for i in 0..10 {
+        pipe.cmd("SADD")
+            .arg("tag:project:1")
+            .arg(format!("summary:{i}"))
+            .ignore();
+    }
+    for i in 0..4 {
+        pipe.cmd("SET")
+            .arg(format!("summary:{i}"))
+            .arg("v")
+            .ignore();
+    }
+    // A big set tag: 2,000 members, none of whose keys exist (estimated from a sample).
+    for i in 0..2_000 {
+        pipe.cmd("SADD")
+            .arg("tag:gone")
+            .arg(format!("old:{i}"))
+            .ignore();
+    }
+    // Laravel's layout: scored by expiry (-1 forever); two in the past, one ahead, one forever.
+    let now = pitwall::status::now_ms() / 1000;
+    for (score, member) in [(now - 100, "a"), (now - 5, "b"), (now + 600, "c")] {
+        pipe.cmd("ZADD")
+            .arg("tag:users:entries")
+            .arg(score)
+            .arg(member)
+            .ignore();
+    }
+    pipe.cmd("ZADD")
+        .arg("tag:users:entries")
+        .arg(-1)
+        .arg("d")
+        .ignore();
+    // Not tags: another type under the prefix, and sets elsewhere.
+    pipe.cmd("SET").arg("tag:version").arg("3").ignore();
+    pipe.cmd("SADD").arg("sessions:active").arg("x").ignore();
+    let _: () = pipe.query_async(&mut c).await.unwrap();
+
+    let caches = Caches::new(&[target("cache", &redis.url(0))], Duration::from_secs(2));
+    let r = caches.tags("cache").await.unwrap();
+    assert!(r.complete);
+    assert_eq!(r.prefix, "tag:");
+    let names: Vec<&str> = r.tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["gone", "project:1", "users"],
+        "most members first: {r:?}"
+    );
+    let gone = &r.tags[0];
+    assert_eq!(
+        (gone.layout, gone.members, gone.sampled),
+        (TagLayout::Set, 2_000, 50)
+    );
+    assert_eq!(gone.stale, 2_000, "every sampled member is gone: {gone:?}");
+    assert!(gone.memory_bytes.is_some_and(|b| b > 10_000), "{gone:?}");
+    let project = &r.tags[1];
+    assert_eq!(
+        (project.members, project.stale, project.sampled),
+        (10, 6, 10)
+    );
+    let users = &r.tags[2];
+    assert_eq!(users.key, "tag:users:entries");
+    assert_eq!(
+        (users.layout, users.members, users.stale),
+        (TagLayout::SortedSet, 4, 2)
+    );
+    assert!(
+        caches
+            .tags("nope")
+            .await
+            .unwrap_err()
+            .contains("no Redis target")
+    );
+}

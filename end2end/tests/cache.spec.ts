@@ -31,6 +31,13 @@ test("the cache page shows the demo Redis live, with its server, keys, slow log 
   await expect(ai.getByRole("cell").first()).toHaveText(/^\d+\.\d %$/, { timeout: 15_000 });
   await expect(ai.getByRole("cell").nth(4)).toHaveText(/^\d+\.\d\d$/);
 
+  // The demo tags its summaries: the registry finds the tags with their members.
+  const tags = page.getByRole("table", { name: "Tags" });
+  const projects = tags.getByRole("row").filter({ has: page.getByRole("rowheader", { name: /^projects / }) });
+  await expect(projects.getByRole("cell").first()).toHaveText("set");
+  await expect(projects.getByRole("cell").nth(1)).toHaveText(/^[1-9][\d,]*$/);
+  await expect(page.getByRole("region", { name: "Tags on cache" })).toContainText("paced SCAN");
+
   // The throwaway Redis keeps its defaults: a 10 ms slow log, no latency monitor.
   await expect(page.getByRole("region", { name: "Slow log of cache" })).toContainText("10.0 ms or longer");
   await expect(page.getByRole("region", { name: "Latency of cache" })).toContainText("The latency monitor is off");

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 
 use super::{
     CacheDetails, DbKeys, HitCounter, Latency, LatencyEvent, ServerFacts, Setting, SlowEntry,
-    SlowLog,
+    SlowLog, TagRegistry,
 };
 use crate::TargetKind;
 use crate::config::Target;
@@ -60,15 +60,24 @@ impl Caches {
         self.watched.iter().map(|w| w.name.clone()).collect()
     }
 
-    /// The panels of `target`; an error when there is no such target or it cannot be reached.
-    pub async fn details(&self, target: &str) -> Result<CacheDetails, String> {
-        let w = self
-            .watched
+    fn watched(&self, target: &str) -> Result<&Watched, String> {
+        self.watched
             .iter()
             .find(|w| w.name == target)
-            .ok_or_else(|| format!("no Redis target is named {target:?}"))?;
-        let link = w.link.as_ref().map_err(Clone::clone)?;
-        let mut link = link.lock().await;
+            .ok_or_else(|| format!("no Redis target is named {target:?}"))
+    }
+
+    /// The tags of `target` (see [`super::tags`]).
+    pub async fn tags(&self, target: &str) -> Result<TagRegistry, String> {
+        let w = self.watched(target)?;
+        let mut link = w.link.as_ref().map_err(Clone::clone)?.lock().await;
+        super::tags::registry(&mut link, crate::status::now_ms() / 1000).await
+    }
+
+    /// The panels of `target`; an error when there is no such target or it cannot be reached.
+    pub async fn details(&self, target: &str) -> Result<CacheDetails, String> {
+        let w = self.watched(target)?;
+        let mut link = w.link.as_ref().map_err(Clone::clone)?.lock().await;
         let mut details = read(target, &mut link).await?;
         details.counters = w.counters.clone();
         Ok(details)

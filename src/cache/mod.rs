@@ -7,6 +7,8 @@
 
 #[cfg(feature = "services")]
 pub mod inspect;
+#[cfg(feature = "services")]
+pub mod tags;
 
 use serde::{Deserialize, Serialize};
 
@@ -157,4 +159,50 @@ pub struct LatencyEvent {
     pub latest_ms: u64,
     /// The largest spike since the server started or the history was reset, ms.
     pub max_ms: u64,
+}
+
+/// Members of a set tag looked at to estimate its stale members.
+pub const TAG_SAMPLE: usize = 50;
+
+/// How a tag keeps its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagLayout {
+    /// A set of keys (`SADD tag:{name} key`): stale members can only be found by looking.
+    Set,
+    /// A sorted set scored by each key's expiry, Unix seconds (`-1` for none), as Laravel keeps
+    /// `tag:{name}:entries`: stale members are those scored in the past.
+    SortedSet,
+}
+
+/// One tag and the state of its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagInfo {
+    /// The tag's name (its key without the prefix, and without `:entries` for a sorted set).
+    pub name: String,
+    /// Its key.
+    pub key: String,
+    /// How it keeps its members.
+    pub layout: TagLayout,
+    /// Members.
+    pub members: u64,
+    /// Members whose key is gone: exact for a sorted set (scored in the past), estimated from
+    /// a random sample for a set.
+    pub stale: u64,
+    /// Members looked at for the estimate (0 for a sorted set: its scores tell).
+    pub sampled: u64,
+    /// The tag's own memory (`MEMORY USAGE`), when the server allows it.
+    pub memory_bytes: Option<u64>,
+}
+
+/// The tags found on a target, most members first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagRegistry {
+    /// The key prefix tags are found under.
+    pub prefix: String,
+    /// The tags, most members first.
+    pub tags: Vec<TagInfo>,
+    /// Whether the scan saw the whole keyspace; otherwise it stopped at its budget and more tags
+    /// may exist.
+    pub complete: bool,
 }

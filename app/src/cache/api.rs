@@ -53,3 +53,17 @@ pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError>
         reading,
     })
 }
+
+/// The tags of `target`: members, stale members and memory of each (a paced, bounded `SCAN`).
+#[server(endpoint = "cache_tags", input = GetUrl)]
+pub async fn cache_tags(target: String) -> Result<pitwall::cache::TagRegistry, AppError> {
+    use pitwall::cache::inspect::Caches;
+    require(pitwall::access::Role::Viewer)?;
+    service::<Caches>()?.tags(&target).await.map_err(|e| {
+        fail(if e.starts_with("no Redis target") {
+            AppError::Invalid(e)
+        } else {
+            AppError::Server(format!("{target}: {e}"))
+        })
+    })
+}

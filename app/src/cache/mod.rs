@@ -10,13 +10,16 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use pitwall::Unit;
-use pitwall::cache::{CacheDetails, DbKeys, HitCounter, Latency, ServerFacts, Setting, SlowLog};
+use pitwall::cache::{
+    CacheDetails, DbKeys, HitCounter, Latency, ServerFacts, Setting, SlowLog, TagLayout,
+    TagRegistry,
+};
 use pitwall::telemetry::{Family, Reading, Snapshot, metric};
 
 use crate::components::{Figure, FigureGrid, panel_card};
 use crate::live::Live;
 use crate::queries::{refresh_every, target_picker};
-use api::cache_server;
+use api::{cache_server, cache_tags};
 
 /// The live figures of every Redis target.
 fn figures(s: &Snapshot) -> Vec<Figure> {
@@ -84,6 +87,7 @@ fn details(d: CacheDetails, first: Option<Reading>) -> impl IntoView {
             {panel_card(format!("Server {t}"), d.server, |s| server(s).into_any())}
             {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
         </div>
+        <TagsPanel target=t.clone()/>
         {panel_card(format!("Slow log of {t}"), d.slowlog, move |s| slowlog(now, s).into_any())}
         {panel_card(format!("Latency of {t}"), d.latency, move |l| latency(now, l).into_any())}
     }
@@ -146,6 +150,90 @@ fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) 
             </table>
         </section>
     }
+}
+
+/// The target's tags, read when the page opens and on demand (a scan is not free).
+#[component]
+fn TagsPanel(target: String) -> impl IntoView {
+    let again = RwSignal::new(0u32);
+    let tags = {
+        let target = target.clone();
+        Resource::new(
+            move || (target.clone(), again.get()),
+            |(t, _)| cache_tags(t),
+        )
+    };
+    view! {
+        <section class="card" aria-label=format!("Tags on {target}")>
+            <h2>"Tags"</h2>
+            <Transition fallback=|| view! { <p>"Scanning for tags…"</p> }>
+                {move || Suspend::new(async move {
+                    match tags.await {
+                        Ok(r) => tag_table(r).into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <button type="button" on:click=move |_| again.update(|n| *n += 1)>"Scan again"</button>
+        </section>
+    }
+}
+
+fn tag_table(r: TagRegistry) -> impl IntoView {
+    let hint = format!(
+        "Keys under {}*, found with a paced SCAN{}. Stale members name keys that are gone: counted from the expiry scores of a sorted set, estimated from {} random members of a set.",
+        r.prefix,
+        if r.complete {
+            ""
+        } else {
+            " that stopped at its budget (more tags may exist)"
+        },
+        pitwall::cache::TAG_SAMPLE,
+    );
+    if r.tags.is_empty() {
+        return view! {
+            <p class="hint">{hint}</p>
+            <p class="empty">"No tag found."</p>
+        }
+        .into_any();
+    }
+    view! {
+        <p class="hint">{hint}</p>
+        <table aria-label="Tags">
+            <thead>
+                <tr>
+                    <th scope="col">"Tag"</th>
+                    <th scope="col">"Layout"</th>
+                    <th scope="col" class="num">"Members"</th>
+                    <th scope="col" class="num">"Stale"</th>
+                    <th scope="col" class="num">"Memory"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {r.tags.into_iter().map(|t| {
+                    let layout = match t.layout {
+                        TagLayout::Set => "set",
+                        TagLayout::SortedSet => "sorted set (by expiry)",
+                    };
+                    let stale = match t.layout {
+                        TagLayout::SortedSet => Unit::Count.format(t.stale as f64),
+                        TagLayout::Set if t.sampled >= t.members => Unit::Count.format(t.stale as f64),
+                        TagLayout::Set => format!("≈ {}", Unit::Count.format(t.stale as f64)),
+                    };
+                    view! {
+                        <tr>
+                            <th scope="row">{t.name} <span class="muted">{format!(" ({})", t.key)}</span></th>
+                            <td>{layout}</td>
+                            <td class="num">{Unit::Count.format(t.members as f64)}</td>
+                            <td class="num">{stale}</td>
+                            <td class="num">{t.memory_bytes.map_or_else(|| "—".to_owned(), |b| Unit::Bytes.format(b as f64))}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }
 
 fn server(s: ServerFacts) -> impl IntoView {

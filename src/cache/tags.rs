@@ -1,0 +1,201 @@
+//! The tag registry: the tags of one Redis target, found with a paced `SCAN MATCH {prefix}*`
+//! (never `KEYS`), each with its members, its stale members and its memory. A set's stale
+//! members are estimated from a random sample (`SRANDMEMBER`, then one `EXISTS` per member, one
+//! key per command so it also works on a cluster); a sorted set scored by expiry tells them
+//! exactly (`ZCOUNT` of the scores in the past).
+
+use std::time::Duration;
+
+use super::{TAG_SAMPLE as SAMPLE, TagInfo, TagLayout, TagRegistry};
+use crate::link::RedisLink;
+
+/// The prefix tags are found under (the layout of the backends Pitwall serves).
+pub const PREFIX: &str = "tag:";
+/// `SCAN` calls at most per read, each with [`SCAN_COUNT`]: a budget, so a huge keyspace costs a
+/// bounded number of short commands.
+pub const SCAN_CALLS: usize = 50;
+/// The `COUNT` hint of each `SCAN`.
+pub const SCAN_COUNT: usize = 1_000;
+/// Tags described at most.
+pub const TAG_LIMIT: usize = 200;
+/// A pause between `SCAN` calls, so the scan never holds the server for long.
+const PACE: Duration = Duration::from_millis(2);
+
+/// The tags of the server behind `link`, most members first.
+pub async fn registry(link: &mut RedisLink, now_s: u64) -> Result<TagRegistry, String> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut cursor: u64 = 0;
+    let mut complete = false;
+    for call in 0..SCAN_CALLS {
+        if call > 0 {
+            tokio::time::sleep(PACE).await;
+        }
+        let (next, batch): (u64, Vec<(String, String)>) = link
+            .query(async |c| {
+                let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{PREFIX}*"))
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT)
+                    .query_async(c)
+                    .await?;
+                let mut pipe = redis::pipe();
+                for k in &found {
+                    pipe.cmd("TYPE").arg(k);
+                }
+                let types: Vec<String> = if found.is_empty() {
+                    Vec::new()
+                } else {
+                    pipe.query_async(c).await?
+                };
+                Ok((next, found.into_iter().zip(types).collect()))
+            })
+            .await?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            complete = true;
+            break;
+        }
+        if keys.len() >= TAG_LIMIT * 4 {
+            break;
+        }
+    }
+    let mut tags = Vec::new();
+    for (key, kind) in keys {
+        let layout = match kind.as_str() {
+            "set" => TagLayout::Set,
+            "zset" => TagLayout::SortedSet,
+            _ => continue,
+        };
+        if tags.len() >= TAG_LIMIT {
+            complete = false;
+            break;
+        }
+        tags.push(describe(link, key, layout, now_s).await?);
+    }
+    tags.sort_by(|a, b| b.members.cmp(&a.members).then(a.name.cmp(&b.name)));
+    Ok(TagRegistry {
+        prefix: PREFIX.to_owned(),
+        tags,
+        complete,
+    })
+}
+
+/// One tag's members, stale members and memory.
+async fn describe(
+    link: &mut RedisLink,
+    key: String,
+    layout: TagLayout,
+    now_s: u64,
+) -> Result<TagInfo, String> {
+    let name = tag_name(&key, layout);
+    let (members, stale, sampled) = match layout {
+        TagLayout::SortedSet => {
+            let (members, stale): (u64, u64) = link
+                .query(async |c| {
+                    redis::pipe()
+                        .cmd("ZCARD")
+                        .arg(&key)
+                        .cmd("ZCOUNT")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(now_s)
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            (members, stale, 0)
+        }
+        TagLayout::Set => {
+            let (members, sample): (u64, Vec<String>) = link
+                .query(async |c| {
+                    redis::pipe()
+                        .cmd("SCARD")
+                        .arg(&key)
+                        .cmd("SRANDMEMBER")
+                        .arg(&key)
+                        .arg(SAMPLE)
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            let exists: Vec<u64> = if sample.is_empty() {
+                Vec::new()
+            } else {
+                link.query(async |c| {
+                    let mut pipe = redis::pipe();
+                    for m in &sample {
+                        pipe.cmd("EXISTS").arg(m);
+                    }
+                    pipe.query_async(c).await
+                })
+                .await?
+            };
+            let gone = exists.iter().filter(|e| **e == 0).count() as u64;
+            let sampled = sample.len() as u64;
+            (members, estimate(members, gone, sampled), sampled)
+        }
+    };
+    // MEMORY USAGE may be refused (ACL, managed Redis): the figure is then unknown.
+    let memory_bytes = link
+        .query(async |c| {
+            Ok(redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(&key)
+                .query_async::<Option<u64>>(c)
+                .await
+                .ok()
+                .flatten())
+        })
+        .await?;
+    Ok(TagInfo {
+        name,
+        key,
+        layout,
+        members,
+        stale,
+        sampled,
+        memory_bytes,
+    })
+}
+
+/// A tag's name from its key: without the prefix, and without `:entries` for a sorted set.
+fn tag_name(key: &str, layout: TagLayout) -> String {
+    let name = key.strip_prefix(PREFIX).unwrap_or(key);
+    match layout {
+        TagLayout::SortedSet => name.strip_suffix(":entries").unwrap_or(name),
+        TagLayout::Set => name,
+    }
+    .to_owned()
+}
+
+/// Stale members of a set of `members`, from `gone` of `sampled` random members.
+fn estimate(members: u64, gone: u64, sampled: u64) -> u64 {
+    if sampled == 0 {
+        return 0;
+    }
+    if sampled >= members {
+        return gone;
+    }
+    ((members as f64) * (gone as f64) / (sampled as f64)).round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_estimates() {
+        assert_eq!(tag_name("tag:project:7", TagLayout::Set), "project:7");
+        assert_eq!(tag_name("tag:users:entries", TagLayout::SortedSet), "users");
+        assert_eq!(
+            estimate(10, 4, 10),
+            4,
+            "a whole set looked at is counted exactly"
+        );
+        assert_eq!(estimate(1_000, 10, 50), 200);
+        assert_eq!(estimate(0, 0, 0), 0);
+    }
+}
