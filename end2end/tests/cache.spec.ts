@@ -42,3 +42,26 @@ test("the cache page shows the demo Redis live, with its server, keys, slow log 
   await expect(page.getByRole("region", { name: "Slow log of cache" })).toContainText("10.0 ms or longer");
   await expect(page.getByRole("region", { name: "Latency of cache" })).toContainText("The latency monitor is off");
 });
+
+test("a tag is invalidated from the cache page by a confirmed job, key by key", async ({ page }) => {
+  test.setTimeout(90_000);
+  await page.goto("/cache");
+  await page.locator("body[data-hydrated]").waitFor();
+  await page.getByRole("link", { name: "Invalidate tag projects", exact: true }).click();
+  await expect(page).toHaveURL(/\/jobs\?kind=invalidate_tag&target=cache&params=/);
+  await page.locator("body[data-hydrated]").waitFor();
+  const start = page.getByRole("region", { name: "Start a job" });
+  await expect(start.getByLabel("Kind")).toHaveValue("invalidate_tag");
+  await start.getByRole("button", { name: "Plan" }).click();
+  const plan = start.getByRole("region", { name: "Plan" });
+  await expect(plan).toContainText(/Unlinks the \d+ keys tagged `projects` \(tag:projects\)/);
+  await expect(plan).toContainText("UNLINK cache:project:");
+  await expect(plan.getByRole("button", { name: "Start job" })).toBeDisabled();
+  await plan.getByLabel("Type cache to confirm").fill("cache");
+  await plan.getByRole("button", { name: "Start job" }).click();
+  const queued = start.getByRole("status");
+  await expect(queued).toContainText(/Job \d+ is queued/);
+  await queued.getByRole("link").click();
+  await expect(page.getByRole("definition").filter({ hasText: /^succeeded$/ })).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByRole("region", { name: "Parameters" })).toContainText(/"unlinked": \d+/);
+});

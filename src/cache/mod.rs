@@ -8,6 +8,8 @@
 #[cfg(feature = "services")]
 pub mod inspect;
 #[cfg(feature = "services")]
+pub mod invalidate;
+#[cfg(feature = "services")]
 pub mod tags;
 
 use serde::{Deserialize, Serialize};

@@ -17,6 +17,7 @@ use pitwall::cache::{
 use pitwall::telemetry::{Family, Reading, Snapshot, metric};
 
 use crate::components::{Figure, FigureGrid, panel_card};
+use crate::jobs::start_link;
 use crate::live::Live;
 use crate::queries::{refresh_every, target_picker};
 use api::{cache_server, cache_tags};
@@ -163,23 +164,30 @@ fn TagsPanel(target: String) -> impl IntoView {
             |(t, _)| cache_tags(t),
         )
     };
+    let label = format!("Tags on {target}");
     view! {
-        <section class="card" aria-label=format!("Tags on {target}")>
+        <section class="card" aria-label=label>
             <h2>"Tags"</h2>
             <Transition fallback=|| view! { <p>"Scanning for tags…"</p> }>
-                {move || Suspend::new(async move {
-                    match tags.await {
-                        Ok(r) => tag_table(r).into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                {
+                    let target = target.clone();
+                    move || {
+                        let target = target.clone();
+                        Suspend::new(async move {
+                            match tags.await {
+                                Ok(r) => tag_table(&target, r).into_any(),
+                                Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                            }
+                        })
                     }
-                })}
+                }
             </Transition>
             <button type="button" on:click=move |_| again.update(|n| *n += 1)>"Scan again"</button>
         </section>
     }
 }
 
-fn tag_table(r: TagRegistry) -> impl IntoView {
+fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
     let hint = format!(
         "Keys under {}*, found with a paced SCAN{}. Stale members name keys that are gone: counted from the expiry scores of a sorted set, estimated from {} random members of a set.",
         r.prefix,
@@ -207,6 +215,7 @@ fn tag_table(r: TagRegistry) -> impl IntoView {
                     <th scope="col" class="num">"Members"</th>
                     <th scope="col" class="num">"Stale"</th>
                     <th scope="col" class="num">"Memory"</th>
+                    <th scope="col">"Invalidate"</th>
                 </tr>
             </thead>
             <tbody>
@@ -215,6 +224,8 @@ fn tag_table(r: TagRegistry) -> impl IntoView {
                         TagLayout::Set => "set",
                         TagLayout::SortedSet => "sorted set (by expiry)",
                     };
+                    let name = t.name.clone();
+                    let invalidate = start_link("invalidate_tag", target, &serde_json::json!({ "tag": t.name }));
                     let stale = match t.layout {
                         TagLayout::SortedSet => Unit::Count.format(t.stale as f64),
                         TagLayout::Set if t.sampled >= t.members => Unit::Count.format(t.stale as f64),
@@ -227,6 +238,7 @@ fn tag_table(r: TagRegistry) -> impl IntoView {
                             <td class="num">{Unit::Count.format(t.members as f64)}</td>
                             <td class="num">{stale}</td>
                             <td class="num">{t.memory_bytes.map_or_else(|| "—".to_owned(), |b| Unit::Bytes.format(b as f64))}</td>
+                            <td><a href=invalidate aria-label=format!("Invalidate tag {name}")>"Invalidate…"</a></td>
                         </tr>
                     }
                 }).collect_view()}

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor, Row};
 
 use super::{Checkpoint, JobContext, Kinds};
+use crate::cache::invalidate::InvalidateTag;
 use crate::config::Target;
 use crate::link::redact;
 use crate::postgres::create_index::CreateIndex;
@@ -27,11 +28,12 @@ pub fn all(targets: &[Target]) -> Kinds {
         Arc::new(Noop),
         Arc::new(CreateIndex::new(pg.clone())),
         Arc::new(Vacuum::new(pg.clone())),
-        Arc::new(Reindex::new(pg)),
+        Arc::new(Reindex::new(pg.clone())),
+        Arc::new(InvalidateTag::new(pg)),
     ])
 }
 
-/// The configured targets, as the PostgreSQL job kinds look them up by name.
+/// The configured targets, as the job kinds look them up by name.
 #[derive(Clone, Default)]
 pub struct PgTargets(Arc<Vec<(String, TargetKind, SecretUrl)>>);
 
@@ -48,13 +50,22 @@ impl PgTargets {
 
     /// The URL of PostgreSQL target `target`; the refusal names the target.
     pub fn url(&self, target: Option<&str>) -> Result<SecretUrl, String> {
+        self.url_of(target, TargetKind::Postgres)
+    }
+
+    /// The URL of target `target` of `kind`; the refusal names the target.
+    pub fn url_of(&self, target: Option<&str>, kind: TargetKind) -> Result<SecretUrl, String> {
         let Some(name) = target else {
-            return Err("this job works on a PostgreSQL target: name one".into());
+            return Err(format!(
+                "this job works on a {} target: name one",
+                kind.label()
+            ));
         };
         match self.0.iter().find(|(n, ..)| n == name) {
             None => Err(format!("no target is named `{name}`")),
-            Some((_, kind, _)) if *kind != TargetKind::Postgres => Err(format!(
-                "target `{name}` is a {} target, not PostgreSQL",
+            Some((_, k, _)) if *k != kind => Err(format!(
+                "target `{name}` is a {} target, not {}",
+                k.label(),
                 kind.label()
             )),
             Some((_, _, url)) => Ok(url.clone()),

@@ -1,0 +1,350 @@
+//! The `invalidate_tag` job: unlinks every key a tag names, the way a cache must be emptied in
+//! production. Members are read in batches (`SSCAN`/`ZSCAN`, never the whole set), each key is
+//! unlinked by its own `UNLINK` (one key per command, so it works on a cluster), pipelined, and
+//! the batch's members are then removed from the tag; the tag is never deleted in one command.
+//! Batches are paced, and each one ends at a checkpoint, so a cancel leaves the keys not yet
+//! unlinked still named by the tag. A retry picks up what is left.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::TagLayout;
+use super::tags::PREFIX;
+use crate::jobs::kinds::PgTargets;
+use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
+use crate::link::RedisLink;
+use crate::target::TargetKind;
+
+/// How long one Redis command of the job may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys shown in the plan.
+const SAMPLE: usize = 10;
+/// Passes over the tag at most: members added while it runs are taken by the next pass.
+const PASSES: usize = 3;
+
+/// The `invalidate_tag` kind: `{"tag": "project:7", "batch": 500, "pause_ms": 2}`.
+pub struct InvalidateTag {
+    targets: PgTargets,
+}
+
+impl InvalidateTag {
+    /// The kind, for these targets.
+    pub fn new(targets: PgTargets) -> Self {
+        Self { targets }
+    }
+
+    async fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
+        let url = self.targets.url_of(target, TargetKind::Redis)?;
+        RedisLink::new(&url, TIMEOUT)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    tag: String,
+    #[serde(default = "default_batch")]
+    batch: usize,
+    #[serde(default = "default_pause_ms")]
+    pause_ms: u64,
+}
+
+fn default_batch() -> usize {
+    500
+}
+
+fn default_pause_ms() -> u64 {
+    2
+}
+
+/// Checked parameters.
+struct Spec {
+    tag: String,
+    batch: usize,
+    pause: Duration,
+}
+
+fn spec(parameters: &serde_json::Value) -> Result<Spec, String> {
+    let raw: Raw = serde_json::from_value(parameters.clone())
+        .map_err(|e| format!("invalidate_tag parameters: {e}"))?;
+    let tag = raw.tag;
+    if tag.is_empty() || tag.len() > 256 {
+        return Err(format!(
+            "`tag` must be 1 to 256 bytes, not {} (the tag's name, without `{PREFIX}`)",
+            tag.len()
+        ));
+    }
+    if let Some(c) = tag
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "*?[]".contains(*c))
+    {
+        return Err(format!(
+            "`tag` {tag:?} contains {c:?}: a tag is one name, not a pattern"
+        ));
+    }
+    if tag.starts_with(PREFIX) {
+        return Err(format!(
+            "`tag` {tag:?} starts with `{PREFIX}`: give the name without the prefix"
+        ));
+    }
+    if !(1..=10_000).contains(&raw.batch) {
+        return Err(format!(
+            "`batch` must be between 1 and 10000, not {}",
+            raw.batch
+        ));
+    }
+    if raw.pause_ms > 10_000 {
+        return Err(format!(
+            "`pause_ms` must be at most 10000, not {}",
+            raw.pause_ms
+        ));
+    }
+    Ok(Spec {
+        tag,
+        batch: raw.batch,
+        pause: Duration::from_millis(raw.pause_ms),
+    })
+}
+
+/// Where the tag's members are: `tag:{name}` as a set, or `tag:{name}:entries` as a sorted set.
+async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), String> {
+    let set = format!("{PREFIX}{tag}");
+    let sorted = format!("{PREFIX}{tag}:entries");
+    let (a, b): (String, String) = link
+        .query(async |c| {
+            redis::pipe()
+                .cmd("TYPE")
+                .arg(&set)
+                .cmd("TYPE")
+                .arg(&sorted)
+                .query_async(c)
+                .await
+        })
+        .await?;
+    match (a.as_str(), b.as_str()) {
+        ("set", _) => Ok((set, TagLayout::Set)),
+        (_, "zset") => Ok((sorted, TagLayout::SortedSet)),
+        ("none", "none") => Err(format!(
+            "no tag `{tag}`: neither a set `{set}` nor a sorted set `{sorted}` exists"
+        )),
+        (other, _) => Err(format!(
+            "`{set}` is a {other}, not a set of keys: it is not a tag"
+        )),
+    }
+}
+
+/// Members of the tag.
+async fn count(link: &mut RedisLink, key: &str, layout: TagLayout) -> Result<u64, String> {
+    let cmd = match layout {
+        TagLayout::Set => "SCARD",
+        TagLayout::SortedSet => "ZCARD",
+    };
+    link.query(async |c| redis::cmd(cmd).arg(key).query_async(c).await)
+        .await
+}
+
+/// One batch of members from `cursor`: the next cursor and the members.
+async fn batch(
+    link: &mut RedisLink,
+    key: &str,
+    layout: TagLayout,
+    cursor: u64,
+    count: usize,
+) -> Result<(u64, Vec<String>), String> {
+    match layout {
+        TagLayout::Set => {
+            link.query(async |c| {
+                redis::cmd("SSCAN")
+                    .arg(key)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(c)
+                    .await
+            })
+            .await
+        }
+        TagLayout::SortedSet => {
+            let (next, pairs): (u64, Vec<String>) = link
+                .query(async |c| {
+                    redis::cmd("ZSCAN")
+                        .arg(key)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(count)
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            // Member, score, member, score…
+            Ok((next, pairs.into_iter().step_by(2).collect()))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobKind for InvalidateTag {
+    fn name(&self) -> &'static str {
+        "invalidate_tag"
+    }
+
+    fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
+        let tag = spec(parameters).ok()?.tag;
+        Some(format!("tag:{}:{tag}", target.unwrap_or("-")))
+    }
+
+    async fn plan(
+        &self,
+        target: Option<&str>,
+        parameters: &serde_json::Value,
+    ) -> Result<Plan, String> {
+        let spec = spec(parameters)?;
+        let mut link = self.link(target).await?;
+        let (key, layout) = locate(&mut link, &spec.tag).await?;
+        let members = count(&mut link, &key, layout).await?;
+        let random = match layout {
+            TagLayout::Set => "SRANDMEMBER",
+            TagLayout::SortedSet => "ZRANDMEMBER",
+        };
+        let sample: Vec<String> = link
+            .query(async |c| {
+                redis::cmd(random)
+                    .arg(&key)
+                    .arg(SAMPLE)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        let (scan, remove) = match layout {
+            TagLayout::Set => ("SSCAN", "SREM"),
+            TagLayout::SortedSet => ("ZSCAN", "ZREM"),
+        };
+        let mut statements = vec![format!(
+            "{scan} {key} <cursor> COUNT {} (in batches, {} ms apart)",
+            spec.batch,
+            spec.pause.as_millis()
+        )];
+        statements.extend(sample.iter().map(|k| format!("UNLINK {k}")));
+        if members as usize > sample.len() {
+            statements.push(format!(
+                "… and UNLINK for each of the other {} members",
+                members as usize - sample.len()
+            ));
+        }
+        statements.push(format!("{remove} {key} <the batch's members>"));
+        Ok(Plan {
+            summary: format!(
+                "Unlinks the {members} keys tagged `{}` ({key}), one UNLINK per key in pipelined \
+                 batches of {}, removing each batch's members from the tag as it goes; the tag \
+                 itself is never deleted in one command. Keys outside the tag are not touched.",
+                spec.tag, spec.batch
+            ),
+            statements,
+            total: Some(members),
+            destructive: true,
+        })
+    }
+
+    async fn run(
+        &self,
+        ctx: &mut JobContext,
+        parameters: &serde_json::Value,
+    ) -> Result<serde_json::Value, JobError> {
+        let spec = spec(parameters).map_err(JobError::Failed)?;
+        let target = ctx.job().target.clone();
+        let mut link = self
+            .link(target.as_deref())
+            .await
+            .map_err(JobError::Failed)?;
+        let (key, layout) = locate(&mut link, &spec.tag)
+            .await
+            .map_err(JobError::Failed)?;
+        let total = count(&mut link, &key, layout)
+            .await
+            .map_err(JobError::Failed)?;
+        let remove = match layout {
+            TagLayout::Set => "SREM",
+            TagLayout::SortedSet => "ZREM",
+        };
+        let (mut unlinked, mut gone) = (0u64, 0u64);
+        for _ in 0..PASSES {
+            let mut cursor = 0;
+            loop {
+                ctx.checkpoint(Checkpoint {
+                    done: unlinked + gone,
+                    total: Some(total.max(unlinked + gone)),
+                    phase: "unlinking".into(),
+                })
+                .await?;
+                let (next, members) = batch(&mut link, &key, layout, cursor, spec.batch)
+                    .await
+                    .map_err(JobError::Failed)?;
+                if !members.is_empty() {
+                    let existed: Vec<u64> = link
+                        .query(async |c| {
+                            let mut pipe = redis::pipe();
+                            for m in &members {
+                                pipe.cmd("UNLINK").arg(m);
+                            }
+                            pipe.cmd(remove).arg(&key).arg(&members).ignore();
+                            pipe.query_async(c).await
+                        })
+                        .await
+                        .map_err(JobError::Failed)?;
+                    let n = existed.iter().filter(|e| **e > 0).count() as u64;
+                    unlinked += n;
+                    gone += existed.len() as u64 - n;
+                    tokio::time::sleep(spec.pause).await;
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+            if count(&mut link, &key, layout)
+                .await
+                .map_err(JobError::Failed)?
+                == 0
+            {
+                break;
+            }
+        }
+        let left = count(&mut link, &key, layout)
+            .await
+            .map_err(JobError::Failed)?;
+        ctx.checkpoint(Checkpoint {
+            done: unlinked + gone,
+            total: Some(unlinked + gone),
+            phase: "done".into(),
+        })
+        .await?;
+        Ok(serde_json::json!({
+            "tag": spec.tag,
+            "key": key,
+            "unlinked": unlinked,
+            "already_gone": gone,
+            "members_left": left,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bad_tags_and_settings_are_refused_with_the_reason() {
+        let bad = |v: serde_json::Value| spec(&v).err().unwrap();
+        assert!(bad(json!({"tag": "user:*"})).contains("not a pattern"));
+        assert!(bad(json!({"tag": "a b"})).contains("contains ' '"));
+        assert!(bad(json!({"tag": ""})).contains("1 to 256 bytes"));
+        assert!(bad(json!({"tag": "tag:x"})).contains("without the prefix"));
+        assert!(bad(json!({"tag": "x", "batch": 0})).contains("`batch` must be between"));
+        assert!(bad(json!({"tag": "x", "pause_ms": 60000})).contains("`pause_ms`"));
+        assert!(bad(json!({"tags": "x"})).contains("unknown field `tags`"));
+        let ok = spec(&json!({"tag": "project:7"})).unwrap();
+        assert_eq!((ok.tag.as_str(), ok.batch), ("project:7", 500));
+    }
+}
