@@ -88,6 +88,16 @@ impl Unit {
             Unit::Seconds => seconds(v),
         }
     }
+
+    /// The figure with its unit, or a dash while there is none.
+    pub fn format_or_dash(self, v: Option<f64>) -> String {
+        v.map_or_else(|| "—".to_owned(), |v| self.format(v))
+    }
+}
+
+/// How long ago something happened, `seconds` before now: `3 min 12 s ago`.
+pub fn ago(seconds: f64) -> String {
+    format!("{} ago", self::seconds(seconds))
 }
 
 /// `text` cut to at most `max` characters, with an ellipsis when cut.
@@ -138,6 +148,13 @@ fn group_thousands(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_figures_and_moments() {
+        assert_eq!(Unit::Percent.format_or_dash(Some(99.5)), "99.5 %");
+        assert_eq!(Unit::Percent.format_or_dash(None), "—");
+        assert_eq!(ago(192.0), "3 min 12 s ago");
+    }
 
     #[test]
     fn encodes_query_values() {

@@ -33,3 +33,7 @@ pub mod store;
 
 pub use format::{Unit, format_utc, percent_encode};
 pub use target::{TargetKind, TargetState, TargetStatus};
+
+/// One panel of a page, read on its own: its figures, or why they could not be read (so one
+/// failed read costs its panel, never the page).
+pub type Panel<T> = Result<T, String>;

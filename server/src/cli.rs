@@ -610,12 +610,7 @@ async fn cache(command: CacheCommand, config: &Config) -> Result<(), Error> {
             );
             continue;
         }
-        let figure = |m: &str, unit: Unit| {
-            stats
-                .figures
-                .get(m)
-                .map_or_else(|| "—".to_owned(), |v| unit.format(*v))
-        };
+        let figure = |m: &str, unit: Unit| unit.format_or_dash(stats.figures.get(m).copied());
         println!("{} ({})", t.name, t.url);
         println!(
             "  hit rate {}, {}, memory {} ({} of maxmemory), fragmentation {}",

@@ -115,7 +115,7 @@ pub async fn stats(
 }
 
 /// A command whose refusal by the server is an answer (`Err` inside), not a failed connection.
-async fn refusable<T: redis::FromRedisValue>(
+pub(super) async fn refusable<T: redis::FromRedisValue>(
     link: &mut RedisLink,
     cmd: redis::Cmd,
 ) -> Result<Result<T, String>, String> {

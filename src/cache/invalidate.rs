@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::TagLayout;
-use super::tags::PREFIX;
-use crate::jobs::kinds::PgTargets;
+use super::tags::{Commands, PREFIX, commands, tag_key};
+use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 use crate::link::RedisLink;
 use crate::target::TargetKind;
@@ -25,16 +25,16 @@ const PASSES: usize = 3;
 
 /// The `invalidate_tag` kind: `{"tag": "project:7", "batch": 500, "pause_ms": 2}`.
 pub struct InvalidateTag {
-    targets: PgTargets,
+    targets: TargetUrls,
 }
 
 impl InvalidateTag {
     /// The kind, for these targets.
-    pub fn new(targets: PgTargets) -> Self {
+    pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
     }
 
-    async fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
+    fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
         let url = self.targets.url_of(target, TargetKind::Redis)?;
         RedisLink::new(&url, TIMEOUT)
     }
@@ -109,8 +109,8 @@ fn spec(parameters: &serde_json::Value) -> Result<Spec, String> {
 
 /// Where the tag's members are: `tag:{name}` as a set, or `tag:{name}:entries` as a sorted set.
 async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), String> {
-    let set = format!("{PREFIX}{tag}");
-    let sorted = format!("{PREFIX}{tag}:entries");
+    let set = tag_key(tag, TagLayout::Set);
+    let sorted = tag_key(tag, TagLayout::SortedSet);
     let (a, b): (String, String) = link
         .query(async |c| {
             redis::pipe()
@@ -136,10 +136,7 @@ async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), 
 
 /// Members of the tag.
 async fn count(link: &mut RedisLink, key: &str, layout: TagLayout) -> Result<u64, String> {
-    let cmd = match layout {
-        TagLayout::Set => "SCARD",
-        TagLayout::SortedSet => "ZCARD",
-    };
+    let cmd = commands(layout).count;
     link.query(async |c| redis::cmd(cmd).arg(key).query_async(c).await)
         .await
 }
@@ -152,35 +149,22 @@ async fn batch(
     cursor: u64,
     count: usize,
 ) -> Result<(u64, Vec<String>), String> {
-    match layout {
-        TagLayout::Set => {
-            link.query(async |c| {
-                redis::cmd("SSCAN")
-                    .arg(key)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(count)
-                    .query_async(c)
-                    .await
-            })
-            .await
-        }
-        TagLayout::SortedSet => {
-            let (next, pairs): (u64, Vec<String>) = link
-                .query(async |c| {
-                    redis::cmd("ZSCAN")
-                        .arg(key)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(count)
-                        .query_async(c)
-                        .await
-                })
-                .await?;
-            // Member, score, member, score…
-            Ok((next, pairs.into_iter().step_by(2).collect()))
-        }
-    }
+    let (next, found): (u64, Vec<String>) = link
+        .query(async |c| {
+            redis::cmd(commands(layout).scan)
+                .arg(key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(count)
+                .query_async(c)
+                .await
+        })
+        .await?;
+    Ok(match layout {
+        TagLayout::Set => (next, found),
+        // Member, score, member, score…
+        TagLayout::SortedSet => (next, found.into_iter().step_by(2).collect()),
+    })
 }
 
 #[async_trait::async_trait]
@@ -200,13 +184,15 @@ impl JobKind for InvalidateTag {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(parameters)?;
-        let mut link = self.link(target).await?;
+        let mut link = self.link(target)?;
         let (key, layout) = locate(&mut link, &spec.tag).await?;
         let members = count(&mut link, &key, layout).await?;
-        let random = match layout {
-            TagLayout::Set => "SRANDMEMBER",
-            TagLayout::SortedSet => "ZRANDMEMBER",
-        };
+        let Commands {
+            random,
+            scan,
+            remove,
+            ..
+        } = commands(layout);
         let sample: Vec<String> = link
             .query(async |c| {
                 redis::cmd(random)
@@ -216,10 +202,6 @@ impl JobKind for InvalidateTag {
                     .await
             })
             .await?;
-        let (scan, remove) = match layout {
-            TagLayout::Set => ("SSCAN", "SREM"),
-            TagLayout::SortedSet => ("ZSCAN", "ZREM"),
-        };
         let mut statements = vec![format!(
             "{scan} {key} <cursor> COUNT {} (in batches, {} ms apart)",
             spec.batch,
@@ -253,20 +235,14 @@ impl JobKind for InvalidateTag {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
-        let mut link = self
-            .link(target.as_deref())
-            .await
-            .map_err(JobError::Failed)?;
+        let mut link = self.link(target.as_deref()).map_err(JobError::Failed)?;
         let (key, layout) = locate(&mut link, &spec.tag)
             .await
             .map_err(JobError::Failed)?;
         let total = count(&mut link, &key, layout)
             .await
             .map_err(JobError::Failed)?;
-        let remove = match layout {
-            TagLayout::Set => "SREM",
-            TagLayout::SortedSet => "ZREM",
-        };
+        let remove = commands(layout).remove;
         let (mut unlinked, mut gone) = (0u64, 0u64);
         for _ in 0..PASSES {
             let mut cursor = 0;

@@ -14,6 +14,8 @@ pub mod tags;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Panel;
+
 /// An application's own hit and miss counters for one cache it keeps in Redis (`INCR`ed by the
 /// application): the true hit rate of that cache, which the server-wide rate mixes with queues,
 /// sessions and tag sets.
@@ -29,9 +31,6 @@ pub struct HitCounter {
     /// the cost saved.
     pub cost_per_miss: Option<f64>,
 }
-
-/// One panel: its figures, or why they could not be read.
-pub type Panel<T> = Result<T, String>;
 
 /// What the Cache page shows of one Redis target beside the live figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use super::inspect::refusable;
 use super::{TAG_SAMPLE as SAMPLE, TagInfo, TagLayout, TagRegistry};
 use crate::link::RedisLink;
 
@@ -96,7 +97,7 @@ async fn describe(
             let (members, stale): (u64, u64) = link
                 .query(async |c| {
                     redis::pipe()
-                        .cmd("ZCARD")
+                        .cmd(commands(layout).count)
                         .arg(&key)
                         .cmd("ZCOUNT")
                         .arg(&key)
@@ -112,9 +113,9 @@ async fn describe(
             let (members, sample): (u64, Vec<String>) = link
                 .query(async |c| {
                     redis::pipe()
-                        .cmd("SCARD")
+                        .cmd(commands(layout).count)
                         .arg(&key)
-                        .cmd("SRANDMEMBER")
+                        .cmd(commands(layout).random)
                         .arg(&key)
                         .arg(SAMPLE)
                         .query_async(c)
@@ -139,17 +140,9 @@ async fn describe(
         }
     };
     // MEMORY USAGE may be refused (ACL, managed Redis): the figure is then unknown.
-    let memory_bytes = link
-        .query(async |c| {
-            Ok(redis::cmd("MEMORY")
-                .arg("USAGE")
-                .arg(&key)
-                .query_async::<Option<u64>>(c)
-                .await
-                .ok()
-                .flatten())
-        })
-        .await?;
+    let mut usage = redis::cmd("MEMORY");
+    usage.arg("USAGE").arg(&key);
+    let memory_bytes = refusable::<Option<u64>>(link, usage).await?.ok().flatten();
     Ok(TagInfo {
         name,
         key,
@@ -161,14 +154,51 @@ async fn describe(
     })
 }
 
-/// A tag's name from its key: without the prefix, and without `:entries` for a sorted set.
+/// What a sorted-set tag's key ends with (Laravel's `tag:{name}:entries`).
+const ENTRIES: &str = ":entries";
+
+/// The key of tag `name` kept in `layout`.
+pub(super) fn tag_key(name: &str, layout: TagLayout) -> String {
+    match layout {
+        TagLayout::Set => format!("{PREFIX}{name}"),
+        TagLayout::SortedSet => format!("{PREFIX}{name}{ENTRIES}"),
+    }
+}
+
+/// A tag's name from its key (the inverse of [`tag_key`]).
 fn tag_name(key: &str, layout: TagLayout) -> String {
     let name = key.strip_prefix(PREFIX).unwrap_or(key);
     match layout {
-        TagLayout::SortedSet => name.strip_suffix(":entries").unwrap_or(name),
+        TagLayout::SortedSet => name.strip_suffix(ENTRIES).unwrap_or(name),
         TagLayout::Set => name,
     }
     .to_owned()
+}
+
+/// The commands that count, sample, scan and shrink a tag of each layout.
+pub(super) struct Commands {
+    pub count: &'static str,
+    pub random: &'static str,
+    pub scan: &'static str,
+    pub remove: &'static str,
+}
+
+/// The commands for a tag kept in `layout`.
+pub(super) fn commands(layout: TagLayout) -> Commands {
+    match layout {
+        TagLayout::Set => Commands {
+            count: "SCARD",
+            random: "SRANDMEMBER",
+            scan: "SSCAN",
+            remove: "SREM",
+        },
+        TagLayout::SortedSet => Commands {
+            count: "ZCARD",
+            random: "ZRANDMEMBER",
+            scan: "ZSCAN",
+            remove: "ZREM",
+        },
+    }
 }
 
 /// Stale members of a set of `members`, from `gone` of `sampled` random members.
@@ -190,6 +220,9 @@ mod tests {
     fn names_and_estimates() {
         assert_eq!(tag_name("tag:project:7", TagLayout::Set), "project:7");
         assert_eq!(tag_name("tag:users:entries", TagLayout::SortedSet), "users");
+        for layout in [TagLayout::Set, TagLayout::SortedSet] {
+            assert_eq!(tag_name(&tag_key("a:b", layout), layout), "a:b");
+        }
         assert_eq!(
             estimate(10, 4, 10),
             4,

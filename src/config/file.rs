@@ -276,7 +276,7 @@ struct CounterEntry {
 
 impl CounterEntry {
     fn validate(self) -> std::result::Result<HitCounter, String> {
-        validate_name(&self.name).map_err(|e| e.replace("target name", "counter name"))?;
+        validate_name("counter", &self.name)?;
         for (field, key) in [("hits", &self.hits), ("misses", &self.misses)] {
             if key.is_empty() || key.chars().any(char::is_control) || key.len() > 512 {
                 return Err(format!(
@@ -396,7 +396,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
     for (kind, name, url, celery, counter_entries) in entries {
         let name_span = name.span();
         let name = name.into_inner();
-        validate_name(&name).map_err(|m| at(Some(name_span.clone()), m))?;
+        validate_name("target", &name).map_err(|m| at(Some(name_span.clone()), m))?;
         if let Some(first) = seen.get(&name) {
             let (line, _) = line_column(text, *first);
             return Err(at(
@@ -474,7 +474,8 @@ pub(super) fn check_scheme(kind: TargetKind, url: &SecretUrl) -> secret::Result<
     }
 }
 
-fn validate_name(name: &str) -> std::result::Result<(), String> {
+/// Checks the name of a `what` (target, counter): a plain lower-case name.
+fn validate_name(what: &str, name: &str) -> std::result::Result<(), String> {
     let ok = (1..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -484,7 +485,7 @@ fn validate_name(name: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid target name {name:?}: expected 1 to 63 lowercase letters, digits, `-` or `_`, starting with a letter"
+            "invalid {what} name {name:?}: expected 1 to 63 lowercase letters, digits, `-` or `_`, starting with a letter"
         ))
     }
 }

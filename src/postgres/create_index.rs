@@ -11,7 +11,7 @@ use std::fmt;
 use super::{Identifier, Qualified};
 use crate::format::Unit;
 use crate::jobs::kinds::{
-    JobSession, PgTargets, Sample, lock_timeout, pg_message, plan_connection,
+    JobSession, Sample, TargetUrls, lock_timeout, pg_message, plan_connection,
 };
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
@@ -19,12 +19,12 @@ use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 /// `{"table": "public.events", "columns": ["user_id", "created_at DESC"], "method": "btree",
 /// "unique": false, "where": "deleted_at IS NULL", "name": null, "lock_timeout_ms": 5000}`.
 pub struct CreateIndex {
-    targets: PgTargets,
+    targets: TargetUrls,
 }
 
 impl CreateIndex {
     /// The kind, for these targets.
-    pub fn new(targets: PgTargets) -> Self {
+    pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
     }
 }
@@ -1000,7 +1000,7 @@ mod tests {
     #[tokio::test]
     async fn names_are_refused_before_anything_connects() {
         // Nothing listens on port 1: a connection would fail, so these errors come first.
-        let kind = CreateIndex::new(PgTargets::new(&[Target {
+        let kind = CreateIndex::new(TargetUrls::new(&[Target {
             name: "db".into(),
             kind: TargetKind::Postgres,
             url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),

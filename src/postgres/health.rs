@@ -11,8 +11,7 @@ pub mod read;
 
 use serde::{Deserialize, Serialize};
 
-/// One panel: its figures, or why they could not be read.
-pub type Panel<T> = Result<T, String>;
+use crate::Panel;
 
 /// When a session or a sequence is worth showing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -10,18 +10,18 @@ use super::Qualified;
 use super::create_index::{DEFAULT_LOCK_TIMEOUT_MS, LOCK_TIMEOUT_MS};
 use crate::format::Unit;
 use crate::jobs::kinds::{
-    JobSession, PgTargets, Sample, lock_timeout, pg_message, plan_connection,
+    JobSession, Sample, TargetUrls, lock_timeout, pg_message, plan_connection,
 };
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
 /// The `reindex` kind: `{"index": "public.events_user_id_idx", "lock_timeout_ms": 5000}`.
 pub struct Reindex {
-    targets: PgTargets,
+    targets: TargetUrls,
 }
 
 impl Reindex {
     /// The kind, for these targets.
-    pub fn new(targets: PgTargets) -> Self {
+    pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
     }
 }

@@ -9,19 +9,19 @@ use sqlx::{Connection, PgConnection};
 use super::Qualified;
 use super::create_index::{DEFAULT_LOCK_TIMEOUT_MS, LOCK_TIMEOUT_MS};
 use crate::format::Unit;
-use crate::jobs::kinds::{JobSession, PgTargets, Sample, pg_message, plan_connection};
+use crate::jobs::kinds::{JobSession, Sample, TargetUrls, pg_message, plan_connection};
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
 /// The `vacuum` kind: `{"table": "public.events", "analyze": true, "freeze": false,
 /// "full": false, "skip_locked": false, "index_cleanup": "auto", "parallel": 2,
 /// "analyze_only": false, "lock_timeout_ms": 5000}`; without `table`, the whole database.
 pub struct Vacuum {
-    targets: PgTargets,
+    targets: TargetUrls,
 }
 
 impl Vacuum {
     /// The kind, for these targets.
-    pub fn new(targets: PgTargets) -> Self {
+    pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
     }
 }
@@ -560,7 +560,7 @@ mod tests {
 
     #[tokio::test]
     async fn names_are_refused_before_anything_connects() {
-        let kind = Vacuum::new(PgTargets::new(&[Target {
+        let kind = Vacuum::new(TargetUrls::new(&[Target {
             name: "db".into(),
             kind: TargetKind::Postgres,
             url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),

@@ -248,11 +248,8 @@ pub mod metric {
 
     /// The hit rate of application cache `name` from its own counters, percent.
     pub fn app_hit_rate(name: &str) -> String {
-        format!("{APP_HIT_RATE_OF}{name}")
+        format!("app_hit_rate:{name}")
     }
-
-    /// The prefix of [`app_hit_rate`] metric names.
-    pub const APP_HIT_RATE_OF: &str = "app_hit_rate:";
 
     /// Hits per second of application cache `name`.
     pub fn app_hits(name: &str) -> String {

@@ -36,13 +36,10 @@ pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError>
             reading: None,
         });
     };
-    let details = caches.details(&target).await.map_err(|e| {
-        fail(if e.starts_with("no Redis target") {
-            AppError::Invalid(e)
-        } else {
-            AppError::Server(format!("{target}: {e}"))
-        })
-    })?;
+    let details = caches
+        .details(&target)
+        .await
+        .map_err(|e| read_failed(&target, e))?;
     let reading = service::<pitwall::telemetry::Telemetry>()?
         .snapshot()
         .reading(&target, pitwall::telemetry::Family::Redis)
@@ -59,11 +56,19 @@ pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError>
 pub async fn cache_tags(target: String) -> Result<pitwall::cache::TagRegistry, AppError> {
     use pitwall::cache::inspect::Caches;
     require(pitwall::access::Role::Viewer)?;
-    service::<Caches>()?.tags(&target).await.map_err(|e| {
-        fail(if e.starts_with("no Redis target") {
-            AppError::Invalid(e)
-        } else {
-            AppError::Server(format!("{target}: {e}"))
-        })
+    service::<Caches>()?
+        .tags(&target)
+        .await
+        .map_err(|e| read_failed(&target, e))
+}
+
+/// A failed read of `target`: an unknown target is the asker's mistake, anything else the
+/// server's.
+#[cfg(feature = "ssr")]
+fn read_failed(target: &str, e: String) -> AppError {
+    fail(if e.starts_with("no Redis target") {
+        AppError::Invalid(e)
+    } else {
+        AppError::Server(format!("{target}: {e}"))
     })
 }

@@ -17,9 +17,9 @@ use pitwall::cache::{
 use pitwall::telemetry::{Family, Reading, Snapshot, metric};
 
 use crate::components::{Figure, FigureGrid, panel_card};
+use crate::components::{refresh_every, target_picker};
 use crate::jobs::start_link;
 use crate::live::Live;
-use crate::queries::{refresh_every, target_picker};
 use api::{cache_server, cache_tags};
 
 /// The live figures of every Redis target.
@@ -111,7 +111,6 @@ fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) 
         })
     };
     let value = move |m: String| reading.with(|r| r.as_ref().and_then(|r| r.value(&m)));
-    let shown = |v: Option<f64>, unit: Unit| v.map_or_else(|| "—".to_owned(), |v| unit.format(v));
     view! {
         <section class="card" aria-label=format!("Application caches on {target}")>
             <h2>"Application caches"</h2>
@@ -136,10 +135,10 @@ fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) 
                         view! {
                             <tr>
                                 <th scope="row">{c.name.clone()} <span class="muted">{format!(" ({} / {})", c.hits_key, c.misses_key)}</span></th>
-                                <td class="num">{move || shown(value(metric::app_hit_rate(&n1)), Unit::Percent)}</td>
-                                <td class="num">{move || shown(hits.get(), Unit::PerSecond)}</td>
-                                <td class="num">{move || shown(value(metric::app_misses(&n2)), Unit::PerSecond)}</td>
-                                <td class="num">{move || shown(hits.get().map(|h| h * 3600.0), Unit::Count)}</td>
+                                <td class="num">{move || Unit::Percent.format_or_dash(value(metric::app_hit_rate(&n1)))}</td>
+                                <td class="num">{move || Unit::PerSecond.format_or_dash(hits.get())}</td>
+                                <td class="num">{move || Unit::PerSecond.format_or_dash(value(metric::app_misses(&n2)))}</td>
+                                <td class="num">{move || Unit::Count.format_or_dash(hits.get().map(|h| h * 3600.0))}</td>
                                 <td class="num">{move || match cost {
                                     Some(cost) => hits.get().map_or_else(|| "—".to_owned(), |h| format!("{:.2}", h * 3600.0 * cost)),
                                     None => "no cost_per_miss set".to_owned(),
@@ -237,7 +236,7 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
                             <td>{layout}</td>
                             <td class="num">{Unit::Count.format(t.members as f64)}</td>
                             <td class="num">{stale}</td>
-                            <td class="num">{t.memory_bytes.map_or_else(|| "—".to_owned(), |b| Unit::Bytes.format(b as f64))}</td>
+                            <td class="num">{Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64))}</td>
                             <td><a href=invalidate aria-label=format!("Invalidate tag {name}")>"Invalidate…"</a></td>
                         </tr>
                     }
@@ -302,11 +301,9 @@ fn setting(s: Setting, show: impl FnOnce(i64) -> String) -> String {
     }
 }
 
+/// `at` (Unix ms) as time before `now`.
 fn ago(now: u64, at: u64) -> String {
-    format!(
-        "{} ago",
-        Unit::Seconds.format(now.saturating_sub(at) as f64 / 1000.0)
-    )
+    pitwall::format::ago(now.saturating_sub(at) as f64 / 1000.0)
 }
 
 fn slowlog(now: u64, s: SlowLog) -> impl IntoView {

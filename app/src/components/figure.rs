@@ -143,12 +143,7 @@ fn FigureCard(figure: Figure, first: Snapshot, history: Vec<Point>) -> impl Into
         figure.family.as_str(),
         figure.metric
     );
-    let value = move || {
-        reading
-            .get()
-            .and_then(|r| r.value(metric_name))
-            .map_or_else(|| "—".to_owned(), |v| unit.format(v))
-    };
+    let value = move || unit.format_or_dash(reading.get().and_then(|r| r.value(metric_name)));
     let label = format!("{} over the last 15 minutes", figure.title);
     let labelled_by = id.clone();
     view! {

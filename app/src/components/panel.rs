@@ -6,7 +6,7 @@ use leptos::prelude::*;
 /// A card named `label` showing `panel`'s figures with `show`, or its error as an alert.
 pub fn panel_card<T>(
     label: impl Into<String>,
-    panel: Result<T, String>,
+    panel: pitwall::Panel<T>,
     show: impl FnOnce(T) -> AnyView,
 ) -> impl IntoView {
     let label = label.into();

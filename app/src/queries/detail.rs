@@ -11,9 +11,10 @@ use pitwall::postgres::{Explained, PlanNode};
 use pitwall::telemetry::Point;
 
 use super::api::{ExplainQuery, query_detail};
-use super::{WindowPicker, refresh_every, use_window};
+use super::{WindowPicker, use_window};
 use crate::access::{Session, missing_role};
 use crate::components::TimeChart;
+use crate::components::refresh_every;
 
 /// The page of one statement.
 #[component]
@@ -58,7 +59,7 @@ pub fn QueryPage() -> impl IntoView {
                                     <dt>"Total time"</dt><dd>{Unit::Millis.format(stats.total_ms)}</dd>
                                     <dt>"Share of database time"</dt><dd>{Unit::Percent.format(stats.share_pct)}</dd>
                                     <dt>"Rows"</dt><dd>{Unit::Count.format(stats.rows)}</dd>
-                                    <dt>"Cache hit rate"</dt><dd>{stats.hit_pct.map_or_else(|| "—".to_owned(), |h| Unit::Percent.format(h))}</dd>
+                                    <dt>"Cache hit rate"</dt><dd>{Unit::Percent.format_or_dash(stats.hit_pct)}</dd>
                                     <dt>"Slow"</dt><dd>{if stats.slow { "yes" } else { "no" }}</dd>
                                 </dl>
                             </section>

@@ -13,55 +13,15 @@ use leptos_router::hooks::use_query_map;
 use pitwall::postgres::{QueryStats, Sort, WorkloadPage};
 use pitwall::{Unit, format_utc};
 
-use crate::components::query_with;
+use crate::components::{query_with, refresh_every, target_picker};
 use advice::AdvicePanel;
 use api::{WINDOWS, workload};
 pub use detail::QueryPage;
-
-/// How often the list is read again, ms.
-#[cfg(feature = "hydrate")]
-const REFRESH_MS: u64 = 10_000;
-
-/// Re-runs `resource` every [`REFRESH_MS`] while the page is open (in the browser only).
-pub(crate) fn refresh_every<T>(resource: Resource<T>)
-where
-    T: 'static + Send + Sync + serde::Serialize + serde::de::DeserializeOwned,
-{
-    #[cfg(feature = "hydrate")]
-    if let Ok(h) = set_interval_with_handle(
-        move || resource.refetch(),
-        std::time::Duration::from_millis(REFRESH_MS),
-    ) {
-        on_cleanup(move || h.clear());
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = resource;
-}
 
 /// The first line of a statement, cut to `max` characters.
 pub(crate) fn headline(query: &str, max: usize) -> String {
     let flat: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
     pitwall::format::truncate(&flat, max)
-}
-
-/// Links to each target of a kind when there are several, `current` marked; other query
-/// parameters are kept.
-pub(crate) fn target_picker(
-    label: &'static str,
-    targets: &[String],
-    current: &str,
-) -> impl IntoView + use<> {
-    let query = use_query_map();
-    (targets.len() > 1).then(|| {
-        view! {
-            <nav aria-label=label class="ranges">
-                {targets.iter().map(|t| {
-                    let href = query.with(|q| query_with(q, "target", Some(t)));
-                    view! { <a href=href aria-current=(t == current).then_some("page")>{t.clone()}</a> }
-                }).collect_view()}
-            </nav>
-        }
-    })
 }
 
 /// The window the URL asks for (`?window=`), or the default.
@@ -216,7 +176,7 @@ fn workload_view(page: WorkloadPage, sort: Sort) -> impl IntoView {
                         <td class="num">{Unit::Millis.format(s.mean_ms)}</td>
                         <td class="num">{Unit::Count.format(s.calls)}</td>
                         <td class="num">{Unit::Count.format(s.rows)}</td>
-                        <td class="num">{s.hit_pct.map_or_else(|| "—".to_owned(), |h| Unit::Percent.format(h))}</td>
+                        <td class="num">{Unit::Percent.format_or_dash(s.hit_pct)}</td>
                         <td class="num">{Unit::Percent.format(s.share_pct)}</td>
                     </tr>
                 }).collect_view()}

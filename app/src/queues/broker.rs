@@ -11,17 +11,12 @@ use pitwall::telemetry::{Family, Point, Reading, Snapshot, metric};
 use crate::components::{Sparkline, TimeChart, follow, health_text, query_with};
 use crate::live::Live;
 
-/// A figure, or a dash while there is none.
-fn shown(v: Option<f64>, unit: Unit) -> String {
-    v.map_or_else(|| "—".to_owned(), |v| unit.format(v))
-}
-
 /// A rate, marked as a lower bound when the broker could not count it exactly.
 fn rate(r: Option<&Reading>, queue: &str, v: Option<f64>) -> String {
     let exact = r.and_then(|r| r.value(&metric::queue_exact(queue))) != Some(0.0);
     match v {
         Some(v) if !exact => format!("≥ {}", Unit::PerSecond.format(v)),
-        v => shown(v, Unit::PerSecond),
+        v => Unit::PerSecond.format_or_dash(v),
     }
 }
 
@@ -79,11 +74,11 @@ pub fn BrokerSection(
             .unwrap_or_default();
         format!(
             "{} waiting in all, {} in and {} out; {} delivered and not yet acknowledged{held}; {} workers online.",
-            shown(value(metric::QUEUE_DEPTH), Unit::Count),
-            shown(value(metric::IN_PER_SEC), Unit::PerSecond),
-            shown(value(metric::OUT_PER_SEC), Unit::PerSecond),
-            shown(value(metric::UNACKED), Unit::Count),
-            shown(value(metric::WORKERS_ONLINE), Unit::Count),
+            Unit::Count.format_or_dash(value(metric::QUEUE_DEPTH)),
+            Unit::PerSecond.format_or_dash(value(metric::IN_PER_SEC)),
+            Unit::PerSecond.format_or_dash(value(metric::OUT_PER_SEC)),
+            Unit::Count.format_or_dash(value(metric::UNACKED)),
+            Unit::Count.format_or_dash(value(metric::WORKERS_ONLINE)),
         )
     };
     let broker = name.clone();
@@ -152,10 +147,10 @@ pub fn BrokerSection(
                                     <tr>
                                         <th scope="row">{worker}</th>
                                         <td><span class=move || format!("state state-{}", state.get())>{state}</span></td>
-                                        <td class="num">{move || shown(get(metric::worker_active(&a)), Unit::Count)}</td>
-                                        <td class="num">{move || shown(get(metric::worker_rate(&b)), Unit::PerSecond)}</td>
-                                        <td class="num">{move || get(metric::worker_silent(&c)).map_or_else(|| "—".to_owned(), |s| format!("{} ago", Unit::Seconds.format(s)))}</td>
-                                        <td class="num">{move || shown(get(metric::worker_load(&d)), Unit::Plain)}</td>
+                                        <td class="num">{move || Unit::Count.format_or_dash(get(metric::worker_active(&a)))}</td>
+                                        <td class="num">{move || Unit::PerSecond.format_or_dash(get(metric::worker_rate(&b)))}</td>
+                                        <td class="num">{move || get(metric::worker_silent(&c)).map_or_else(|| "—".to_owned(), pitwall::format::ago)}</td>
+                                        <td class="num">{move || Unit::Plain.format_or_dash(get(metric::worker_load(&d)))}</td>
                                     </tr>
                                 }
                             }
@@ -194,10 +189,10 @@ fn QueueRow(
     view! {
         <tr>
             <th scope="row">{queue.clone()}</th>
-            <td class="num">{move || shown(get(depth.clone()), Unit::Count)}</td>
+            <td class="num">{move || Unit::Count.format_or_dash(get(depth.clone()))}</td>
             <td class="num">{flow(metric::queue_in(&queue))}</td>
             <td class="num">{flow(metric::queue_out(&queue))}</td>
-            <td class="num">{move || shown(get(oldest.clone()), Unit::Seconds)}</td>
+            <td class="num">{move || Unit::Seconds.format_or_dash(get(oldest.clone()))}</td>
             <td><Sparkline points=trend label=format!("Waiting on {queue} over the range")/></td>
             <td><a href=href aria-label=format!("Peek at {queue}")>"Peek"</a></td>
         </tr>

@@ -15,8 +15,9 @@ use pitwall::postgres::health::{
 };
 
 use crate::components::panel_card;
+use crate::components::{refresh_every, target_picker};
 use crate::jobs::start_link;
-use crate::queries::{headline, refresh_every, target_picker};
+use crate::queries::headline;
 use api::tables_health;
 
 /// Cache hit rates under this are flagged, percent (pghero's threshold).
@@ -180,11 +181,9 @@ fn wraparound(target: &str, w: Wraparound) -> impl IntoView {
     }
 }
 
-fn ago(ms: Option<u64>) -> String {
-    ms.map_or_else(
-        || "—".to_owned(),
-        |ms| Unit::Seconds.format(ms as f64 / 1000.0),
-    )
+/// A length of time in ms, or a dash.
+fn duration(ms: Option<u64>) -> String {
+    Unit::Seconds.format_or_dash(ms.map(|ms| ms as f64 / 1000.0))
 }
 
 fn sessions(list: Vec<Session>, long_ms: u64, idle_ms: u64) -> impl IntoView {
@@ -239,8 +238,8 @@ fn sessions(list: Vec<Session>, long_ms: u64, idle_ms: u64) -> impl IntoView {
                             <td>{who}</td>
                             <td>{s.state}</td>
                             <td>{waits}</td>
-                            <td class="num">{ago(s.transaction_ms)}</td>
-                            <td class="num">{ago(s.statement_ms)}</td>
+                            <td class="num">{duration(s.transaction_ms)}</td>
+                            <td class="num">{duration(s.statement_ms)}</td>
                             <td><code>{headline(&s.query, 160)}</code></td>
                         </tr>
                     }
@@ -251,15 +250,11 @@ fn sessions(list: Vec<Session>, long_ms: u64, idle_ms: u64) -> impl IntoView {
     .into_any()
 }
 
+/// `at` (Unix ms) as time before `now`, or never.
 fn when(now: u64, at: Option<u64>) -> String {
     at.map_or_else(
         || "never".to_owned(),
-        |at| {
-            format!(
-                "{} ago",
-                Unit::Seconds.format(now.saturating_sub(at) as f64 / 1000.0)
-            )
-        },
+        |at| pitwall::format::ago(now.saturating_sub(at) as f64 / 1000.0),
     )
 }
 
@@ -300,7 +295,7 @@ fn tables(target: &str, now: u64, list: Vec<TableHealth>) -> impl IntoView {
                     };
                     let scans = format!(
                         "{} of {}",
-                        t.index_scan_pct().map_or_else(|| "—".to_owned(), |p| Unit::Percent.format(p)),
+                        Unit::Percent.format_or_dash(t.index_scan_pct()),
                         Unit::Count.format(t.seq_scans + t.index_scans)
                     );
                     view! {
@@ -318,7 +313,7 @@ fn tables(target: &str, now: u64, list: Vec<TableHealth>) -> impl IntoView {
                             <td class="num">{Unit::Bytes.format(t.table_bytes)}</td>
                             <td class="num">{Unit::Bytes.format(t.index_bytes)}</td>
                             <td class="num">{growth}</td>
-                            <td class="num">{t.heap_hit_pct.map_or_else(|| "—".to_owned(), |p| Unit::Percent.format(p))}</td>
+                            <td class="num">{Unit::Percent.format_or_dash(t.heap_hit_pct)}</td>
                             <td><a href=vacuum aria-label=format!("Vacuum {name}")>"Vacuum…"</a></td>
                         </tr>
                     }

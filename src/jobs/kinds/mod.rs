@@ -1,5 +1,5 @@
 //! The job kinds this console runs, and what the PostgreSQL kinds share: finding a target's URL
-//! ([`PgTargets`]) and a job's own session, watched and cancellable from a second connection
+//! ([`TargetUrls`]) and a job's own session, watched and cancellable from a second connection
 //! ([`JobSession`]).
 
 mod noop;
@@ -23,21 +23,21 @@ use crate::target::TargetKind;
 
 /// Every kind this console runs, for `targets`.
 pub fn all(targets: &[Target]) -> Kinds {
-    let pg = PgTargets::new(targets);
+    let urls = TargetUrls::new(targets);
     Kinds::new(vec![
         Arc::new(Noop),
-        Arc::new(CreateIndex::new(pg.clone())),
-        Arc::new(Vacuum::new(pg.clone())),
-        Arc::new(Reindex::new(pg.clone())),
-        Arc::new(InvalidateTag::new(pg)),
+        Arc::new(CreateIndex::new(urls.clone())),
+        Arc::new(Vacuum::new(urls.clone())),
+        Arc::new(Reindex::new(urls.clone())),
+        Arc::new(InvalidateTag::new(urls)),
     ])
 }
 
 /// The configured targets, as the job kinds look them up by name.
 #[derive(Clone, Default)]
-pub struct PgTargets(Arc<Vec<(String, TargetKind, SecretUrl)>>);
+pub struct TargetUrls(Arc<Vec<(String, TargetKind, SecretUrl)>>);
 
-impl PgTargets {
+impl TargetUrls {
     /// The targets of a configuration.
     pub fn new(targets: &[Target]) -> Self {
         Self(Arc::new(
@@ -393,7 +393,7 @@ mod tests {
             ),
             target("cache", TargetKind::Redis, "redis://127.0.0.1:1"),
         ]);
-        let url = PgTargets::new(&[target(
+        let url = TargetUrls::new(&[target(
             "db",
             TargetKind::Postgres,
             "postgres://u:pw@127.0.0.1:1/app",

@@ -43,7 +43,7 @@ const TABLES_SQL: &str = "/* pitwall:health */ SELECT s.relid::int8 AS oid,
     FROM pg_stat_user_tables s
     JOIN pg_class c ON c.oid = s.relid
     LEFT JOIN pg_statio_user_tables io ON io.relid = s.relid
-    ORDER BY pg_table_size(s.relid) DESC, 2, 3
+    ORDER BY table_bytes DESC, schema, name
     LIMIT $1";
 
 const DATABASES_XID_SQL: &str = "/* pitwall:health */ SELECT datname::text AS name,
@@ -218,7 +218,7 @@ async fn rows(
 }
 
 /// A read as a panel: its figures, or the error's message.
-fn text<T>(read: Result<T>) -> super::Panel<T> {
+fn text<T>(read: Result<T>) -> crate::Panel<T> {
     read.map_err(|e| e.to_string())
 }
 
