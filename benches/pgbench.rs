@@ -92,6 +92,7 @@ async fn main() {
         url: SecretUrl::parse(&pg.url("bench")).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let second = Duration::from_secs(1);

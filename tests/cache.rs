@@ -19,6 +19,7 @@ fn target(name: &str, url: &str) -> Target {
         url: SecretUrl::parse(url).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     }
 }
 

@@ -48,6 +48,7 @@ async fn setup() -> Setup {
         url: SecretUrl::parse(&redis.url(0)).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     }]);
     let runner = Runner::spawn(
         jobs.clone(),

@@ -194,6 +194,7 @@ async fn status_board_follows_stops_pauses_and_restarts() {
         url: SecretUrl::parse(&url).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     };
     let targets = [
         target("db", TargetKind::Postgres, pg.url("postgres")),

@@ -87,6 +87,7 @@ async fn tables_sessions_sequences_and_wraparound_are_read_panel_by_panel() {
         url: SecretUrl::parse(&pg.url("shop")).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     };
     let w = Workloads::spawn(
         &[target],

@@ -45,6 +45,7 @@ fn targets(url: &str) -> Vec<Target> {
         url: SecretUrl::parse(url).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     }]
 }
 

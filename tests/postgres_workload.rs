@@ -21,6 +21,7 @@ fn target(name: &str, url: String) -> Target {
         url: SecretUrl::parse(&url).unwrap(),
         celery: None,
         counters: Vec::new(),
+        recipes: Vec::new(),
     }
 }
 

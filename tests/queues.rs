@@ -28,6 +28,7 @@ fn broker(redis: &RedisServer) -> Target {
             global_keyprefix: PREFIX.into(),
         }),
         counters: Vec::new(),
+        recipes: Vec::new(),
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Console {
     runner: Runner,
     /// Removes finished jobs past their retention.
     pruner: tokio::task::JoinHandle<()>,
+    /// Queues the jobs that run on a schedule (warming recipes with `every_secs`).
+    scheduler: tokio::task::JoinHandle<()>,
 }
 
 /// Every hour, removes the finished jobs older than `retention`.
@@ -97,6 +99,11 @@ impl Console {
             },
         );
         let pruner = tokio::spawn(prune_jobs(jobs.clone(), config.jobs.retention));
+        let scheduler = tokio::spawn(pitwall::jobs::schedule::run(
+            jobs.clone(),
+            kinds.clone(),
+            pitwall::cache::warm::schedules(&config.targets),
+        ));
         let bootstrap = match admin {
             AdminSetup::FirstRun(password) => access.bootstrap(password.as_deref()).await?,
             AdminSetup::Demo(password) => {
@@ -174,6 +181,7 @@ impl Console {
             stopping,
             runner,
             pruner,
+            scheduler,
         })
     }
 
@@ -190,11 +198,12 @@ impl Console {
     /// Live streams end when shutdown begins; requests still running after `SHUTDOWN_GRACE`
     /// are abandoned.
     pub async fn serve_until_shutdown(self) -> Result<(), Error> {
-        let (runner, pruner) = (self.runner, self.pruner);
+        let (runner, pruner, scheduler) = (self.runner, self.pruner, self.scheduler);
         let served = Self::serve(self.listener, self.state, self.stopping).await;
         // Jobs still running stop where they are; their leases run out and the next console
         // (or another one on the same store) takes them up.
         pruner.abort();
+        scheduler.abort();
         runner.stop().await;
         served
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
+use super::recipe::Recipe;
 use super::{
     CacheDetails, DbKeys, HitCounter, Latency, LatencyEvent, ServerFacts, Setting, SlowEntry,
     SlowLog, TagRegistry,
@@ -29,6 +30,7 @@ struct Watched {
     name: String,
     link: Result<Mutex<RedisLink>, String>,
     counters: Vec<HitCounter>,
+    recipes: Vec<Recipe>,
 }
 
 /// The Redis (cache) targets, each with one connection for the page's reads. Cloning is cheap.
@@ -48,6 +50,7 @@ impl Caches {
                 name: t.name.clone(),
                 link: RedisLink::new(&t.url, timeout).map(Mutex::new),
                 counters: t.counters.clone(),
+                recipes: t.recipes.clone(),
             })
             .collect();
         Self {
@@ -80,6 +83,7 @@ impl Caches {
         let mut link = w.link.as_ref().map_err(Clone::clone)?.lock().await;
         let mut details = read(target, &mut link).await?;
         details.counters = w.counters.clone();
+        details.recipes = w.recipes.clone();
         Ok(details)
     }
 }
@@ -194,6 +198,7 @@ async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String
         slowlog,
         latency,
         counters: Vec::new(),
+        recipes: Vec::new(),
     })
 }
 

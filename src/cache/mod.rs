@@ -9,8 +9,11 @@
 pub mod inspect;
 #[cfg(feature = "services")]
 pub mod invalidate;
+pub mod recipe;
 #[cfg(feature = "services")]
 pub mod tags;
+#[cfg(feature = "services")]
+pub mod warm;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +52,8 @@ pub struct CacheDetails {
     pub latency: Panel<Latency>,
     /// The application hit counters configured for this target (their figures are live).
     pub counters: Vec<HitCounter>,
+    /// The warming recipes writing into this target.
+    pub recipes: Vec<recipe::Recipe>,
 }
 
 /// The server's facts.

@@ -14,6 +14,7 @@ use super::access::AccessSection;
 use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, Result, Target};
 use crate::TargetKind;
 use crate::cache::HitCounter;
+use crate::cache::recipe::{Recipe, Template, WarmValue};
 use crate::jobs::Backoff;
 use crate::postgres::workload::SlowQuery;
 use crate::secret::{self, SecretUrl};
@@ -262,6 +263,76 @@ struct RedisEntry {
     url: Spanned<SecretUrl>,
     #[serde(default)]
     counters: Vec<Spanned<CounterEntry>>,
+    #[serde(default)]
+    recipes: Vec<Spanned<RecipeEntry>>,
+}
+
+/// `[[redis.recipes]]`: a cache-warming recipe writing into this target.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeEntry {
+    name: String,
+    postgres: String,
+    sql: String,
+    key: String,
+    value_column: Option<String>,
+    ttl_secs: u64,
+    #[serde(default = "default_jitter")]
+    jitter: f64,
+    #[serde(default)]
+    tags: Vec<String>,
+    refresh_ahead: Option<f64>,
+    every_secs: Option<u64>,
+    #[serde(default = "default_recipe_batch")]
+    batch: usize,
+    #[serde(default = "default_recipe_timeout")]
+    timeout_secs: u64,
+}
+
+fn default_jitter() -> f64 {
+    0.1
+}
+
+fn default_recipe_batch() -> usize {
+    500
+}
+
+fn default_recipe_timeout() -> u64 {
+    60
+}
+
+impl RecipeEntry {
+    fn validate(self) -> std::result::Result<Recipe, String> {
+        validate_name("recipe", &self.name)?;
+        let within = |what: &str, e: String| format!("recipe `{}`: {what}{e}", self.name);
+        let key = Template::parse(&self.key).map_err(|e| within("`key` ", e))?;
+        let tags = self
+            .tags
+            .iter()
+            .map(|t| Template::parse(t).map_err(|e| within("`tags` ", e)))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        crate::cache::warm::check_sql(&self.sql).map_err(|e| within("`sql` ", e))?;
+        let value = match self.value_column {
+            None => WarmValue::Row,
+            Some(c) => WarmValue::Column(c),
+        };
+        let recipe = Recipe {
+            name: self.name.clone(),
+            postgres: self.postgres.clone(),
+            sql: self.sql.trim().trim_end_matches(';').trim_end().to_owned(),
+            key,
+            value,
+            ttl_secs: self.ttl_secs,
+            jitter: self.jitter,
+            tags,
+            refresh_ahead: self.refresh_ahead,
+            every_secs: self.every_secs,
+            batch: self.batch,
+            timeout_secs: self.timeout_secs,
+        };
+        recipe.check().map_err(|e| within("", e))?;
+        Ok(recipe)
+    }
 }
 
 /// `[[redis.counters]]`: an application's hit and miss counters for one of its caches.
@@ -376,12 +447,26 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
     let entries = file
         .postgres
         .into_iter()
-        .map(|t| (TargetKind::Postgres, t.name, t.url, None, Vec::new()))
-        .chain(
-            file.redis
-                .into_iter()
-                .map(|t| (TargetKind::Redis, t.name, t.url, None, t.counters)),
-        )
+        .map(|t| {
+            (
+                TargetKind::Postgres,
+                t.name,
+                t.url,
+                None,
+                Vec::new(),
+                Vec::new(),
+            )
+        })
+        .chain(file.redis.into_iter().map(|t| {
+            (
+                TargetKind::Redis,
+                t.name,
+                t.url,
+                None,
+                t.counters,
+                t.recipes,
+            )
+        }))
         .chain(file.celery.into_iter().map(|c| {
             (
                 TargetKind::Celery,
@@ -389,11 +474,14 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                 c.url,
                 Some((c.queues, c.global_keyprefix)),
                 Vec::new(),
+                Vec::new(),
             )
         }));
 
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (kind, name, url, celery, counter_entries) in entries {
+    // Recipes are checked against the PostgreSQL targets once every target is known.
+    let mut sources: Vec<RecipeSource> = Vec::new();
+    for (kind, name, url, celery, counter_entries, recipe_entries) in entries {
         let name_span = name.span();
         let name = name.into_inner();
         validate_name("target", &name).map_err(|m| at(Some(name_span.clone()), m))?;
@@ -451,15 +539,76 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
             }
             counters.push(counter);
         }
+        let mut recipes: Vec<Recipe> = Vec::with_capacity(recipe_entries.len());
+        for entry in recipe_entries {
+            let span = entry.span();
+            let recipe = entry
+                .into_inner()
+                .validate()
+                .map_err(|m| at(Some(span.clone()), m))?;
+            if let Some(first) = sources.iter().find(|s| s.recipe == recipe.name) {
+                return Err(at(
+                    Some(span),
+                    format!(
+                        "duplicate recipe name `{}` (also on target `{}`); recipe names are unique across targets",
+                        recipe.name, first.target
+                    ),
+                ));
+            }
+            sources.push(RecipeSource {
+                span,
+                recipe: recipe.name.clone(),
+                target: name.clone(),
+                postgres: recipe.postgres.clone(),
+            });
+            recipes.push(recipe);
+        }
         config.targets.push(Target {
             name,
             kind,
             url,
             celery,
             counters,
+            recipes,
         });
     }
+    for RecipeSource {
+        span,
+        recipe,
+        postgres: source,
+        ..
+    } in &sources
+    {
+        match config.target(source) {
+            Some(t) if t.kind == TargetKind::Postgres => {}
+            Some(t) => {
+                return Err(at(
+                    Some(span.clone()),
+                    format!(
+                        "recipe `{recipe}`: `postgres` names `{source}`, a {} target, not PostgreSQL",
+                        t.kind.label()
+                    ),
+                ));
+            }
+            None => {
+                return Err(at(
+                    Some(span.clone()),
+                    format!(
+                        "recipe `{recipe}`: `postgres` names `{source}`, which is not a target"
+                    ),
+                ));
+            }
+        }
+    }
     Ok(config)
+}
+
+/// Where a recipe was declared and what it reads, to check its source once all targets are known.
+struct RecipeSource {
+    span: Range<usize>,
+    recipe: String,
+    target: String,
+    postgres: String,
 }
 
 /// Checks that `url` has a scheme the target kind connects with.

@@ -116,6 +116,8 @@ pub struct Target {
     pub celery: Option<CeleryBroker>,
     /// Application hit counters, for Redis targets only.
     pub counters: Vec<crate::cache::HitCounter>,
+    /// Cache-warming recipes writing into this target, for Redis targets only.
+    pub recipes: Vec<crate::cache::recipe::Recipe>,
 }
 
 /// How a Celery broker lays out its queues on Redis.
@@ -221,6 +223,7 @@ impl Config {
                 url,
                 celery: None,
                 counters: Vec::new(),
+                recipes: Vec::new(),
             });
         }
         Ok(())

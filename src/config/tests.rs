@@ -104,6 +104,63 @@ fn redis_targets_carry_application_hit_counters() {
 }
 
 #[test]
+fn redis_targets_carry_warming_recipes_checked_against_their_source() {
+    const HEAD: &str = "[[postgres]]\nname = \"db\"\nurl = \"postgres://h/app\"\n\
+                        [[redis]]\nname = \"cache\"\nurl = \"redis://c/0\"\n";
+    let config = parse(&format!(
+        "{HEAD}[[redis.recipes]]\nname = \"projects\"\npostgres = \"db\"\n\
+         sql = \"SELECT id, owner_id FROM projects;\"\nkey = \"cache:project:{{id}}\"\n\
+         ttl_secs = 600\ntags = [\"owner:{{owner_id}}\"]\nrefresh_ahead = 0.2\nevery_secs = 300\n"
+    ))
+    .unwrap();
+    let r = &config.targets[1].recipes[0];
+    assert_eq!(r.sql, "SELECT id, owner_id FROM projects");
+    assert_eq!(r.key.to_string(), "cache:project:{id}");
+    assert_eq!(r.value, crate::cache::recipe::WarmValue::Row);
+    assert_eq!((r.ttl_secs, r.jitter, r.batch), (600, 0.1, 500));
+    assert_eq!((r.refresh_ahead, r.every_secs), (Some(0.2), Some(300)));
+
+    let bad = |recipe: &str| {
+        parse(&format!("{HEAD}[[redis.recipes]]\n{recipe}"))
+            .unwrap_err()
+            .to_string()
+    };
+    let ok = "name = \"p\"\npostgres = \"db\"\nsql = \"SELECT 1 AS id\"\nkey = \"k:{id}\"\nttl_secs = 60\n";
+    let source = bad(&ok.replace("\"db\"", "\"cache\""));
+    assert!(
+        source.starts_with(
+            "pitwall.toml:7:1: recipe `p`: `postgres` names `cache`, a Redis target, not PostgreSQL"
+        ),
+        "{source}"
+    );
+    let missing = bad(&ok.replace("\"db\"", "\"nope\""));
+    assert!(
+        missing.contains("`postgres` names `nope`, which is not a target"),
+        "{missing}"
+    );
+    let writes = bad(&ok.replace("SELECT 1 AS id", "DELETE FROM projects"));
+    assert!(
+        writes.contains("recipe `p`: `sql` must be one SELECT query"),
+        "{writes}"
+    );
+    let key = bad(&ok.replace("k:{id}", "k:{id"));
+    assert!(
+        key.contains("recipe `p`: `key` template \"k:{id\" has a `{` that is never closed"),
+        "{key}"
+    );
+    let fresh = bad(&format!("{ok}refresh_ahead = 0.95\n"));
+    assert!(
+        fresh.contains("recipe `p`: `refresh_ahead` must be above 0 and below 1 - jitter"),
+        "{fresh}"
+    );
+    let twice = bad(&format!("{ok}[[redis.recipes]]\n{ok}"));
+    assert!(
+        twice.contains("duplicate recipe name `p` (also on target `cache`)"),
+        "{twice}"
+    );
+}
+
+#[test]
 fn unknown_key_is_located_and_named() {
     let err = parse("listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n").unwrap_err();
     let msg = err.to_string();

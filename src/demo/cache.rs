@@ -9,6 +9,7 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 use super::{Scale, every};
+use crate::cache::recipe::{Recipe, Template, WarmValue};
 
 /// Runs the cache traffic until aborted.
 pub async fn run(pool: PgPool, redis: ConnectionManager, scale: Scale) {
@@ -37,6 +38,47 @@ pub async fn run(pool: PgPool, redis: ConnectionManager, scale: Scale) {
         }
     })
     .await
+}
+
+/// The warming recipes of the demo's cache, reading from PostgreSQL target `source`: the
+/// project summaries the cache-aside traffic reads (every five minutes, refresh-ahead), and user
+/// profiles tagged by plan (on demand).
+pub fn recipes(source: &str) -> Vec<Recipe> {
+    let template = |t: &str| Template::parse(t).expect("the demo's templates are valid");
+    vec![
+        Recipe {
+            name: "project_summaries".into(),
+            postgres: source.into(),
+            sql: "SELECT p.id, p.name, p.status, count(e.id) AS events_24h \
+                  FROM projects p LEFT JOIN events e \
+                  ON e.project_id = p.id AND e.created_at > now() - interval '1 day' \
+                  GROUP BY p.id ORDER BY p.id"
+                .into(),
+            key: template("cache:project:{id}:summary"),
+            value: WarmValue::Row,
+            ttl_secs: 600,
+            jitter: 0.1,
+            tags: vec![template("project:{id}"), template("projects")],
+            refresh_ahead: Some(0.2),
+            every_secs: Some(300),
+            batch: 500,
+            timeout_secs: 60,
+        },
+        Recipe {
+            name: "user_profiles".into(),
+            postgres: source.into(),
+            sql: "SELECT id, email, name, plan FROM users ORDER BY id".into(),
+            key: template("cache:user:{id}"),
+            value: WarmValue::Row,
+            ttl_secs: 3600,
+            jitter: 0.1,
+            tags: vec![template("plan:{plan}")],
+            refresh_ahead: Some(0.3),
+            every_secs: None,
+            batch: 1000,
+            timeout_secs: 60,
+        },
+    ]
 }
 
 #[derive(Debug, thiserror::Error)]

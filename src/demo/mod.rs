@@ -125,6 +125,7 @@ impl Demo {
                 url: url(self.postgres.url(DATABASE)),
                 celery: None,
                 counters: Vec::new(),
+                recipes: Vec::new(),
             },
             Target {
                 name: "cache".into(),
@@ -137,6 +138,7 @@ impl Demo {
                     misses_key: "ai_cache:misses".into(),
                     cost_per_miss: Some(0.002),
                 }],
+                recipes: cache::recipes("app-db"),
             },
             Target {
                 name: "tasks".into(),
@@ -147,6 +149,7 @@ impl Demo {
                     global_keyprefix: String::new(),
                 }),
                 counters: Vec::new(),
+                recipes: Vec::new(),
             },
         ]
     }

@@ -20,6 +20,8 @@ mod engine;
 pub mod kinds;
 #[cfg(feature = "services")]
 mod runner;
+#[cfg(feature = "services")]
+pub mod schedule;
 
 #[cfg(feature = "services")]
 pub use engine::{ActiveJobs, Backoff, Claimed, Enqueued, Error, Jobs, NewJob, Outcome, Result};

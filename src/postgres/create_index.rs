@@ -1006,6 +1006,7 @@ mod tests {
             url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
             celery: None,
             counters: Vec::new(),
+            recipes: Vec::new(),
         }]));
         for (p, why) in [
             (

@@ -566,6 +566,7 @@ mod tests {
             url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
             celery: None,
             counters: Vec::new(),
+            recipes: Vec::new(),
         }]));
         let e = kind
             .plan(Some("db"), &json!({"table": "t;"}))

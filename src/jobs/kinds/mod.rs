@@ -13,6 +13,7 @@ use sqlx::{Connection, Executor, Row};
 
 use super::{Checkpoint, JobContext, Kinds};
 use crate::cache::invalidate::InvalidateTag;
+use crate::cache::warm::WarmCache;
 use crate::config::Target;
 use crate::link::redact;
 use crate::postgres::create_index::CreateIndex;
@@ -30,6 +31,7 @@ pub fn all(targets: &[Target]) -> Kinds {
         Arc::new(Vacuum::new(urls.clone())),
         Arc::new(Reindex::new(urls.clone())),
         Arc::new(InvalidateTag::new(urls)),
+        Arc::new(WarmCache::new(targets)),
     ])
 }
 
@@ -380,6 +382,7 @@ mod tests {
             url: SecretUrl::parse(url).unwrap(),
             celery: None,
             counters: Vec::new(),
+            recipes: Vec::new(),
         }
     }
 

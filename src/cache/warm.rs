@@ -1,0 +1,491 @@
+//! The `warm_cache` job: runs a recipe's query on its PostgreSQL target in a read-only
+//! transaction (each row turned into JSON by PostgreSQL itself, `row_to_json`), and writes each
+//! row's key in pipelined batches: `SET key value EX ttl` with the TTL jittered per key, then the
+//! key's tags (`SADD tag:{tag} key…`), so a tag never names a key that was not written. With
+//! refresh-ahead, one `PTTL` per key first and keys with enough TTL left are not rewritten. A
+//! checkpoint per batch reports progress and takes a cancel; at most one job per recipe is queued
+//! or running at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use sqlparser::ast::Statement;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlx::{Executor, PgPool, Postgres, Transaction};
+
+use super::TagLayout;
+use super::recipe::{Recipe, WarmValue};
+use super::tags::tag_key;
+use crate::config::Target;
+use crate::jobs::kinds::{TargetUrls, pg_message};
+use crate::jobs::schedule::Scheduled;
+use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, NewJob, Plan};
+use crate::link::{RedisLink, pg_pool};
+use crate::target::TargetKind;
+
+/// How long one Redis command or pipeline of the job may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows shown in the plan.
+const SAMPLE: usize = 5;
+
+/// Checks that `sql` is one query (`SELECT`, `WITH … SELECT`, `VALUES`); the refusal says why.
+/// It also runs in a read-only transaction, so a query that would write fails there too.
+pub fn check_sql(sql: &str) -> Result<(), String> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| format!("could not be parsed ({e})"))?;
+    match statements.as_slice() {
+        [Statement::Query(_)] => Ok(()),
+        [] => Err("holds no statement".into()),
+        [_] => Err("must be one SELECT query: recipes only read".into()),
+        _ => Err("holds several statements; a recipe runs one query".into()),
+    }
+}
+
+/// The `warm_cache` kind: `{"recipe": "project_summaries"}` on the recipe's Redis target.
+pub struct WarmCache {
+    targets: TargetUrls,
+    recipes: Arc<Vec<(String, Recipe)>>,
+}
+
+impl WarmCache {
+    /// The kind, for the recipes of `targets`.
+    pub fn new(targets: &[Target]) -> Self {
+        let recipes = targets
+            .iter()
+            .flat_map(|t| t.recipes.iter().map(|r| (t.name.clone(), r.clone())))
+            .collect();
+        Self {
+            targets: TargetUrls::new(targets),
+            recipes: Arc::new(recipes),
+        }
+    }
+
+    /// The recipe named in `parameters`, checked against the job's target.
+    fn recipe(
+        &self,
+        target: Option<&str>,
+        parameters: &serde_json::Value,
+    ) -> Result<&Recipe, String> {
+        let name = recipe_name(parameters)?;
+        let (owner, recipe) = self
+            .recipes
+            .iter()
+            .find(|(_, r)| r.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.recipes.iter().map(|(_, r)| r.name.as_str()).collect();
+                if known.is_empty() {
+                    format!("no recipe is named `{name}`: the config declares none")
+                } else {
+                    format!(
+                        "no recipe is named `{name}`; the config declares {}",
+                        known.join(", ")
+                    )
+                }
+            })?;
+        match target {
+            Some(t) if t == owner => Ok(recipe),
+            Some(t) => Err(format!(
+                "recipe `{name}` writes into target `{owner}`, not `{t}`"
+            )),
+            None => Err(format!(
+                "recipe `{name}` writes into target `{owner}`: name it as the job's target"
+            )),
+        }
+    }
+
+    /// The recipe's source pool and destination link.
+    fn connect(&self, owner: &str, recipe: &Recipe) -> Result<(PgPool, RedisLink), String> {
+        let pg = self
+            .targets
+            .url_of(Some(&recipe.postgres), TargetKind::Postgres)?;
+        let redis = self.targets.url_of(Some(owner), TargetKind::Redis)?;
+        Ok((
+            pg_pool(&pg, Duration::from_secs(recipe.timeout_secs))?,
+            RedisLink::new(&redis, TIMEOUT)?,
+        ))
+    }
+}
+
+/// The recipes of `targets` that run on a schedule, as scheduled `warm_cache` jobs.
+pub fn schedules(targets: &[Target]) -> Vec<Scheduled> {
+    targets
+        .iter()
+        .flat_map(|t| t.recipes.iter().map(move |r| (t, r)))
+        .filter_map(|(t, r)| {
+            Some(Scheduled {
+                every: Duration::from_secs(r.every_secs?),
+                job: NewJob {
+                    target: Some(t.name.clone()),
+                    ..NewJob::new("warm_cache", serde_json::json!({ "recipe": r.name }))
+                },
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    recipe: String,
+}
+
+fn recipe_name(parameters: &serde_json::Value) -> Result<String, String> {
+    let raw: Raw = serde_json::from_value(parameters.clone())
+        .map_err(|e| format!("warm_cache parameters: {e}"))?;
+    Ok(raw.recipe)
+}
+
+/// A read-only transaction on the recipe's source.
+async fn read_only(pool: &PgPool) -> Result<Transaction<'static, Postgres>, String> {
+    let mut tx = pool.begin().await.map_err(|e| pg_message(&e))?;
+    tx.execute("SET TRANSACTION READ ONLY")
+        .await
+        .map_err(|e| pg_message(&e))?;
+    Ok(tx)
+}
+
+/// The recipe's rows as JSON objects, in the query's order.
+fn rows_sql(recipe: &Recipe) -> String {
+    format!("SELECT row_to_json(q)::text FROM ({}) AS q", recipe.sql)
+}
+
+/// What one row writes.
+#[derive(Debug)]
+struct Write {
+    key: String,
+    value: String,
+    tags: Vec<String>,
+}
+
+/// A row's key, value and tags; the refusal names the column at fault.
+fn write_of(recipe: &Recipe, json: String) -> Result<Write, String> {
+    let row: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&json).map_err(|e| format!("row is not a JSON object: {e}"))?;
+    let key = recipe.key.render(&row)?;
+    let tags = recipe
+        .tags
+        .iter()
+        .map(|t| t.render(&row).map(|tag| tag_key(&tag, TagLayout::Set)))
+        .collect::<Result<_, _>>()?;
+    let value = match &recipe.value {
+        WarmValue::Row => json,
+        WarmValue::Column(c) => match row.get(c) {
+            None => return Err(format!("the query returns no column `{c}`")),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        },
+    };
+    Ok(Write { key, value, tags })
+}
+
+/// A key's TTL, seconds: the recipe's, moved at random by up to its jitter either way.
+fn jittered(recipe: &Recipe) -> u64 {
+    let factor = if recipe.jitter > 0.0 {
+        1.0 + rand::random_range(-recipe.jitter..=recipe.jitter)
+    } else {
+        1.0
+    };
+    ((recipe.ttl_secs as f64 * factor).round() as u64).max(1)
+}
+
+/// Tallies of a run.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    written: u64,
+    fresh: u64,
+    bad: u64,
+    first_error: Option<String>,
+    tags: std::collections::BTreeSet<String>,
+}
+
+/// Writes one batch: refresh-ahead check first when asked, then the values, then the tags.
+async fn write_batch(
+    link: &mut RedisLink,
+    recipe: &Recipe,
+    batch: Vec<Write>,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let batch = match recipe.refresh_ahead {
+        Some(fraction) if !batch.is_empty() => {
+            let left: Vec<i64> = link
+                .query(async |c| {
+                    let mut pipe = redis::pipe();
+                    for w in &batch {
+                        pipe.cmd("PTTL").arg(&w.key);
+                    }
+                    pipe.query_async(c).await
+                })
+                .await?;
+            // Missing (-2) and persistent (-1) keys are written; so are keys near expiry.
+            let fresh_ms = (recipe.ttl_secs as f64 * 1000.0 * fraction) as i64;
+            let (stale, fresh): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .zip(left)
+                .partition(|(_, ms)| *ms < 0 || *ms <= fresh_ms);
+            tally.fresh += fresh.len() as u64;
+            stale.into_iter().map(|(w, _)| w).collect()
+        }
+        _ => batch,
+    };
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut by_tag: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for w in &batch {
+        for t in &w.tags {
+            by_tag.entry(t).or_default().push(&w.key);
+        }
+    }
+    let ttls: Vec<u64> = batch.iter().map(|_| jittered(recipe)).collect();
+    link.query(async |c| {
+        let mut pipe = redis::pipe();
+        for (w, ttl) in batch.iter().zip(&ttls) {
+            pipe.cmd("SET")
+                .arg(&w.key)
+                .arg(&w.value)
+                .arg("EX")
+                .arg(*ttl)
+                .ignore();
+        }
+        // After the values: a tag never names a key that was not written.
+        for (tag, keys) in &by_tag {
+            pipe.cmd("SADD").arg(*tag).arg(keys).ignore();
+        }
+        pipe.query_async::<()>(c).await
+    })
+    .await?;
+    tally.written += batch.len() as u64;
+    tally.tags.extend(by_tag.keys().map(|t| t.to_string()));
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl JobKind for WarmCache {
+    fn name(&self) -> &'static str {
+        "warm_cache"
+    }
+
+    fn key(&self, _target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
+        Some(format!("warm:{}", recipe_name(parameters).ok()?))
+    }
+
+    async fn plan(
+        &self,
+        target: Option<&str>,
+        parameters: &serde_json::Value,
+    ) -> Result<Plan, String> {
+        let recipe = self.recipe(target, parameters)?;
+        let owner = target.unwrap_or_default();
+        let (pool, _) = self.connect(owner, recipe)?;
+        let mut tx = read_only(&pool).await?;
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({}) AS q", recipe.sql))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| format!("recipe `{}`: {}", recipe.name, pg_message(&e)))?;
+        let sample: Vec<String> =
+            sqlx::query_scalar(&format!("{} LIMIT {SAMPLE}", rows_sql(recipe)))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| format!("recipe `{}`: {}", recipe.name, pg_message(&e)))?;
+        let mut statements = vec![format!(
+            "SELECT … FROM ({}) on `{}`, read-only, streamed",
+            crate::format::truncate(&recipe.sql, 200),
+            recipe.postgres
+        )];
+        for (i, json) in sample.into_iter().enumerate() {
+            let w = write_of(recipe, json)
+                .map_err(|e| format!("recipe `{}`, row {}: {e}", recipe.name, i + 1))?;
+            statements.push(format!(
+                "SET {} <{} bytes> EX {}",
+                w.key,
+                w.value.len(),
+                recipe.ttl_label()
+            ));
+            for t in &w.tags {
+                statements.push(format!("SADD {t} {}", w.key));
+            }
+        }
+        if rows as usize > SAMPLE {
+            statements.push(format!(
+                "… and the same for the other {} rows",
+                rows as usize - SAMPLE
+            ));
+        }
+        let refresh = match recipe.refresh_ahead {
+            Some(f) => format!(
+                " Refresh-ahead: keys with more than {:.0} % of their TTL left are kept (one PTTL each first).",
+                f * 100.0
+            ),
+            None => String::new(),
+        };
+        let tags: Vec<String> = recipe.tags.iter().map(|t| t.to_string()).collect();
+        Ok(Plan {
+            summary: format!(
+                "Warms recipe `{}`: {rows} rows from `{}` become keys `{}` on `{owner}`, TTL {}, \
+                 written in pipelined batches of {}{}.{refresh}",
+                recipe.name,
+                recipe.postgres,
+                recipe.key,
+                recipe.ttl_label(),
+                recipe.batch,
+                if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(", each then added to tags {}", tags.join(", "))
+                },
+            ),
+            statements,
+            total: Some(rows.max(0) as u64),
+            destructive: false,
+        })
+    }
+
+    async fn run(
+        &self,
+        ctx: &mut JobContext,
+        parameters: &serde_json::Value,
+    ) -> Result<serde_json::Value, JobError> {
+        let target = ctx.job().target.clone();
+        let recipe = self
+            .recipe(target.as_deref(), parameters)
+            .map_err(JobError::Failed)?;
+        let owner = target.unwrap_or_default();
+        let failed = |e: String| JobError::Failed(format!("recipe `{}`: {e}", recipe.name));
+        let (pool, mut link) = self.connect(&owner, recipe).map_err(failed)?;
+        let started = Instant::now();
+        let mut tx = read_only(&pool).await.map_err(failed)?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({}) AS q", recipe.sql))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| failed(pg_message(&e)))?;
+        let total = total.max(0) as u64;
+        let sql = rows_sql(recipe);
+        let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
+        let mut tally = Tally::default();
+        loop {
+            ctx.checkpoint(Checkpoint {
+                done: tally.rows,
+                total: Some(total.max(tally.rows)),
+                phase: "writing".into(),
+            })
+            .await?;
+            let mut batch = Vec::with_capacity(recipe.batch);
+            while batch.len() < recipe.batch {
+                let Some(json) = rows.try_next().await.map_err(|e| failed(pg_message(&e)))? else {
+                    break;
+                };
+                tally.rows += 1;
+                match write_of(recipe, json) {
+                    Ok(w) => batch.push(w),
+                    Err(e) => {
+                        tally.bad += 1;
+                        tally
+                            .first_error
+                            .get_or_insert_with(|| format!("row {}: {e}", tally.rows));
+                    }
+                }
+            }
+            let last = batch.len() < recipe.batch;
+            write_batch(&mut link, recipe, batch, &mut tally)
+                .await
+                .map_err(failed)?;
+            if last {
+                break;
+            }
+        }
+        drop(rows);
+        tx.rollback().await.map_err(|e| failed(pg_message(&e)))?;
+        if tally.bad > 0 && tally.bad == tally.rows {
+            return Err(failed(format!(
+                "no row made a key ({})",
+                tally.first_error.unwrap_or_default()
+            )));
+        }
+        ctx.checkpoint(Checkpoint {
+            done: tally.rows,
+            total: Some(tally.rows),
+            phase: "done".into(),
+        })
+        .await?;
+        let secs = started.elapsed().as_secs_f64();
+        Ok(serde_json::json!({
+            "recipe": recipe.name,
+            "rows": tally.rows,
+            "written": tally.written,
+            "fresh_kept": tally.fresh,
+            "bad_rows": tally.bad,
+            "first_error": tally.first_error,
+            "tags": tally.tags.len(),
+            "keys_per_sec": if secs > 0.0 { (tally.written as f64 / secs).round() } else { 0.0 },
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::recipe::Template;
+
+    #[test]
+    fn only_one_query_is_a_recipe() {
+        assert_eq!(check_sql("SELECT id FROM projects"), Ok(()));
+        assert_eq!(
+            check_sql("WITH p AS (SELECT 1 AS id) SELECT id FROM p;"),
+            Ok(())
+        );
+        assert!(
+            check_sql("DELETE FROM projects")
+                .unwrap_err()
+                .contains("one SELECT")
+        );
+        assert!(
+            check_sql("SELECT 1; SELECT 2")
+                .unwrap_err()
+                .contains("several")
+        );
+        assert!(
+            check_sql("SELEC 1")
+                .unwrap_err()
+                .contains("could not be parsed")
+        );
+    }
+
+    #[test]
+    fn a_row_makes_its_key_value_and_tags() {
+        let mut recipe = Recipe {
+            name: "projects".into(),
+            postgres: "db".into(),
+            sql: "SELECT 1".into(),
+            key: Template::parse("cache:project:{id}").unwrap(),
+            value: WarmValue::Row,
+            ttl_secs: 100,
+            jitter: 0.2,
+            tags: vec![Template::parse("project:{id}").unwrap()],
+            refresh_ahead: None,
+            every_secs: None,
+            batch: 10,
+            timeout_secs: 5,
+        };
+        let json = r#"{"id":7,"name":"x","meta":{"a":1}}"#.to_owned();
+        let w = write_of(&recipe, json.clone()).unwrap();
+        assert_eq!(
+            (w.key.as_str(), w.value.as_str()),
+            ("cache:project:7", json.as_str())
+        );
+        assert_eq!(w.tags, ["tag:project:7"]);
+        recipe.value = WarmValue::Column("name".into());
+        assert_eq!(write_of(&recipe, json.clone()).unwrap().value, "x");
+        recipe.value = WarmValue::Column("meta".into());
+        assert_eq!(write_of(&recipe, json.clone()).unwrap().value, r#"{"a":1}"#);
+        recipe.value = WarmValue::Column("nope".into());
+        assert!(write_of(&recipe, json).unwrap_err().contains("`nope`"));
+        for _ in 0..200 {
+            assert!((80..=120).contains(&jittered(&recipe)));
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Cache warming against a real PostgreSQL and Redis, run by a real `Runner` on a real SQLite
+//! store: a recipe fills every key with its TTL (jittered within bounds) and its tags; a second
+//! run with refresh-ahead rewrites none and a third rewrites exactly the keys near expiry or
+//! gone; bad recipes and targets are refused at the plan with the reason; a query that would
+//! write fails in its read-only transaction.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pitwall::TargetKind;
+use pitwall::access::{Actor, Role};
+use pitwall::cache::recipe::{Recipe, Template, WarmValue};
+use pitwall::config::Target;
+use pitwall::harness::{self, PgServer, RedisServer};
+use pitwall::jobs::{
+    Backoff, Enqueued, Error, JobState, JobSummary, Jobs, Kinds, NewJob, Runner, RunnerSettings,
+    kinds,
+};
+use pitwall::secret::SecretUrl;
+use pitwall::store::{SqliteStore, Store};
+use redis::aio::MultiplexedConnection;
+use serde_json::json;
+use sqlx::Executor;
+use tempfile::TempDir;
+
+const ROWS: i64 = 2_000;
+
+fn recipe(name: &str, sql: &str, key: &str, tags: &[&str]) -> Recipe {
+    Recipe {
+        name: name.into(),
+        postgres: "db".into(),
+        sql: sql.into(),
+        key: Template::parse(key).unwrap(),
+        value: WarmValue::Row,
+        ttl_secs: 600,
+        jitter: 0.1,
+        tags: tags.iter().map(|t| Template::parse(t).unwrap()).collect(),
+        refresh_ahead: Some(0.2),
+        every_secs: None,
+        batch: 300,
+        timeout_secs: 30,
+    }
+}
+
+struct Setup {
+    _pg: PgServer,
+    redis: RedisServer,
+    jobs: Jobs,
+    kinds: Kinds,
+    _runner: Runner,
+    _dir: TempDir,
+}
+
+async fn setup() -> Setup {
+    let (pg, redis) = harness::start_both().await.unwrap();
+    let mut db = pg.connect("postgres").await.unwrap();
+    db.execute(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, grp text);
+         INSERT INTO items SELECT i, 'item ' || i, 'g' || (i % 4) FROM generate_series(1, 2000) i;
+         UPDATE items SET grp = NULL WHERE id = 2000;
+         CREATE SEQUENCE s;",
+    )
+    .await
+    .unwrap();
+    let url = |s: String| SecretUrl::parse(&s).unwrap();
+    let targets = [
+        Target {
+            name: "db".into(),
+            kind: TargetKind::Postgres,
+            url: url(pg.url("postgres")),
+            celery: None,
+            counters: Vec::new(),
+            recipes: Vec::new(),
+        },
+        Target {
+            name: "cache".into(),
+            kind: TargetKind::Redis,
+            url: url(redis.url(0)),
+            celery: None,
+            counters: Vec::new(),
+            recipes: vec![
+                recipe(
+                    "items",
+                    "SELECT id, name, grp FROM items ORDER BY id",
+                    "item:{id}",
+                    &["group:{grp}", "items"],
+                ),
+                recipe("no_column", "SELECT id FROM items", "item:{nope}", &[]),
+                recipe("no_table", "SELECT id FROM nope", "item:{id}", &[]),
+                recipe("writes", "SELECT nextval('s') AS id", "seq:{id}", &[]),
+            ],
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let jobs = Jobs::new(store, Backoff::default());
+    let kinds = kinds::all(&targets);
+    let runner = Runner::spawn(
+        jobs.clone(),
+        kinds.clone(),
+        RunnerSettings {
+            name: "test".into(),
+            workers: 1,
+            lease: Duration::from_secs(10),
+            poll: Duration::from_millis(50),
+            per_target: 1,
+        },
+    );
+    Setup {
+        _pg: pg,
+        redis,
+        jobs,
+        kinds,
+        _runner: runner,
+        _dir: dir,
+    }
+}
+
+fn operator() -> Actor {
+    Actor {
+        name: "operator".into(),
+        role: Role::Operator,
+        client_addr: None,
+    }
+}
+
+impl Setup {
+    async fn conn(&self) -> MultiplexedConnection {
+        redis::Client::open(self.redis.url(0))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    async fn submit(
+        &self,
+        target: &str,
+        recipe: &str,
+    ) -> Result<(pitwall::jobs::Plan, Option<i64>), Error> {
+        let mut job = NewJob::new("warm_cache", json!({ "recipe": recipe }));
+        job.target = Some(target.into());
+        let (plan, queued) = self
+            .jobs
+            .submit(&operator(), &self.kinds, job, Some(target))
+            .await?;
+        Ok((
+            plan,
+            queued.map(|q| match q {
+                Enqueued::New(id) | Enqueued::Duplicate(id) => id,
+            }),
+        ))
+    }
+
+    /// Runs recipe `items` to the end and returns its report.
+    async fn warm(&self) -> serde_json::Value {
+        let (_, id) = self.submit("cache", "items").await.unwrap();
+        let job = self.finished(id.unwrap()).await;
+        assert_eq!(job.state, JobState::Succeeded, "{job:?}");
+        job.report.expect("a report")
+    }
+
+    async fn finished(&self, id: i64) -> JobSummary {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job = self.jobs.job(id).await.unwrap();
+            if job.state.is_finished() {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} never finished: {job:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipe_fills_keys_with_ttls_and_tags_and_refresh_ahead_rewrites_only_what_is_due() {
+    let s = setup().await;
+    let mut c = s.conn().await;
+
+    let (plan, _) = s.submit("cache", "items").await.unwrap();
+    assert_eq!(plan.total, Some(ROWS as u64));
+    assert!(!plan.destructive);
+    assert!(
+        plan.statements
+            .iter()
+            .any(|st| st.starts_with("SET item:1 <") && st.ends_with("EX 600 s ± 10 %")),
+        "{:?}",
+        plan.statements
+    );
+    assert!(
+        plan.statements
+            .contains(&"SADD tag:group:g1 item:1".to_owned())
+    );
+
+    // Row 2000 has no group: its tag cannot be made, so it is skipped and reported.
+    let first = s.warm().await;
+    assert_eq!(first["rows"], ROWS);
+    assert_eq!(first["written"], ROWS - 1);
+    assert_eq!(first["bad_rows"], 1);
+    assert_eq!(first["first_error"], "row 2000: column `grp` is null");
+
+    let mut pipe = redis::pipe();
+    for id in 1..ROWS {
+        pipe.cmd("TTL").arg(format!("item:{id}"));
+    }
+    let ttls: Vec<i64> = pipe.query_async(&mut c).await.unwrap();
+    assert!(
+        ttls.iter().all(|t| (535..=660).contains(t)),
+        "TTLs outside 600 s ± 10 %: {:?}",
+        ttls.iter()
+            .filter(|t| !(535..=660).contains(*t))
+            .collect::<Vec<_>>()
+    );
+    let spread: BTreeSet<i64> = ttls.iter().copied().collect();
+    assert!(spread.len() > 50, "TTLs are not jittered: {spread:?}");
+    let value: String = redis::cmd("GET")
+        .arg("item:7")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&value).unwrap(),
+        json!({"id": 7, "name": "item 7", "grp": "g3"})
+    );
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg("item:2000")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+    for g in 0..4 {
+        let members: BTreeSet<String> = redis::cmd("SMEMBERS")
+            .arg(format!("tag:group:g{g}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let expected: BTreeSet<String> = (1..ROWS)
+            .filter(|i| i % 4 == g)
+            .map(|i| format!("item:{i}"))
+            .collect();
+        assert_eq!(members, expected, "tag group:g{g}");
+    }
+    let all: u64 = redis::cmd("SCARD")
+        .arg("tag:items")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(all, ROWS as u64 - 1);
+
+    // Everything is fresh: nothing is rewritten.
+    let second = s.warm().await;
+    assert_eq!(second["written"], 0, "{second}");
+    assert_eq!(second["fresh_kept"], ROWS - 1);
+
+    // One key near expiry, one gone, one without a TTL: exactly those are written again.
+    let _: () = redis::pipe()
+        .cmd("EXPIRE")
+        .arg("item:5")
+        .arg(30)
+        .ignore()
+        .cmd("DEL")
+        .arg("item:6")
+        .ignore()
+        .cmd("PERSIST")
+        .arg("item:8")
+        .ignore()
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let third = s.warm().await;
+    assert_eq!(third["written"], 3, "{third}");
+    assert_eq!(third["fresh_kept"], ROWS - 4);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("item:5")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 500, "item:5 was not rewritten: TTL {ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_recipes_and_targets_are_refused_with_the_reason() {
+    let s = setup().await;
+    let refused = |r: Result<_, Error>| match r {
+        Err(Error::Invalid(m)) => m,
+        other => panic!("not refused: {:?}", other.map(|(p, id)| (p, id))),
+    };
+    let m = refused(s.submit("cache", "no_column").await);
+    assert_eq!(
+        m,
+        "recipe `no_column`, row 1: the query returns no column `nope`"
+    );
+    let m = refused(s.submit("cache", "no_table").await);
+    assert!(m.contains("relation \"nope\" does not exist"), "{m}");
+    let m = refused(s.submit("cache", "writes").await);
+    assert!(m.contains("read-only transaction"), "{m}");
+    let m = refused(s.submit("db", "items").await);
+    assert_eq!(m, "recipe `items` writes into target `cache`, not `db`");
+    let m = refused(s.submit("cache", "nope").await);
+    assert!(
+        m.starts_with("no recipe is named `nope`; the config declares items,"),
+        "{m}"
+    );
+
+    // Nothing reached Redis.
+    let mut c = s.conn().await;
+    let keys: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(keys, 0);
+}
