@@ -1,7 +1,8 @@
-//! Tag invalidation against a real Redis, run by a real `Runner` on a real SQLite store: every
-//! tagged key is unlinked and no other key is touched while a probe measures Redis' latency; a
-//! cancel leaves the keys and the tag consistent; a viewer cannot start it; bad tags are refused
-//! before anything reaches Redis.
+//! Tag and pattern invalidation against a real Redis, run by a real `Runner` on a real SQLite
+//! store: every tagged key is unlinked and no other key is touched while a probe measures Redis'
+//! latency; a cancel, or Redis frozen mid-job, leaves the keys and the tag consistent and a retry
+//! finishes; a pattern is purged within its cap; pruning removes exactly the dead members; a
+//! viewer cannot start them; bad tags and patterns are refused before anything reaches Redis.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,7 +81,16 @@ impl Setup {
     }
 
     async fn submit(&self, role: Role, parameters: serde_json::Value) -> Result<i64, Error> {
-        let mut job = NewJob::new("invalidate_tag", parameters);
+        self.submit_kind("invalidate_tag", role, parameters).await
+    }
+
+    async fn submit_kind(
+        &self,
+        kind: &str,
+        role: Role,
+        parameters: serde_json::Value,
+    ) -> Result<i64, Error> {
+        let mut job = NewJob::new(kind, parameters);
         job.target = Some("cache".into());
         match self
             .jobs
@@ -316,4 +326,209 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
     let done = s.until(again, JobState::Succeeded).await;
     assert_eq!(done.report.unwrap()["unlinked"], members.len() as u64);
     assert!(!exists(&mut c, "tag:pages:entries").await);
+}
+
+/// Every key of `prefix{0..n}` that exists is named by `tag`, and every member of `tag` exists.
+async fn consistent(c: &mut MultiplexedConnection, tag: &str, prefix: &str, n: usize) -> usize {
+    let members: std::collections::HashSet<String> = redis::cmd("SMEMBERS")
+        .arg(tag)
+        .query_async(c)
+        .await
+        .unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("EXISTS").arg(format!("{prefix}{i}"));
+    }
+    let exist: Vec<u64> = pipe.query_async(c).await.unwrap();
+    for (i, e) in exist.iter().enumerate() {
+        let key = format!("{prefix}{i}");
+        assert_eq!(*e == 1, members.contains(&key), "{key}");
+    }
+    members.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
+    let s = setup().await;
+    let mut c = s.conn().await;
+    const N: usize = 20_000;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(2_000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("SET").arg(format!("frozen:{i}")).arg("v").ignore();
+            pipe.cmd("SADD")
+                .arg("tag:frozen")
+                .arg(format!("frozen:{i}"))
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut c).await.unwrap();
+    }
+    let id = s
+        .submit(
+            Role::Operator,
+            json!({"tag": "frozen", "batch": 100, "pause_ms": 10}),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s
+        .jobs
+        .job(id)
+        .await
+        .unwrap()
+        .progress
+        .is_none_or(|p| p.done < 500)
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // SIGSTOP: the server holds its connections but answers nothing, like a hung host.
+    s.redis.pause().unwrap();
+    let failed = s.until(id, JobState::Dead).await;
+    s.redis.resume().unwrap();
+    let error = failed.last_error.unwrap();
+    assert!(error.contains("no answer within 5"), "{error}");
+    // The commands Redis had read run when it resumes; keys and tag agree either way.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let left = consistent(&mut c, "tag:frozen", "frozen:", N).await;
+    assert!(left > 0 && left < N, "{left}");
+
+    let Enqueued::New(again) = s.jobs.retry(&actor(Role::Operator), id).await.unwrap() else {
+        panic!("not queued again")
+    };
+    let done = s.until(again, JobState::Succeeded).await;
+    assert_eq!(done.report.unwrap()["unlinked"], left as u64);
+    assert_eq!(consistent(&mut c, "tag:frozen", "frozen:", N).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_is_purged_within_its_cap_and_pruning_drops_exactly_the_dead_members() {
+    let s = setup().await;
+    let mut c = s.conn().await;
+    let mut pipe = redis::pipe();
+    for i in 0..5_000 {
+        pipe.cmd("SET").arg(format!("sess:{i}")).arg("v").ignore();
+        pipe.cmd("SADD")
+            .arg("tag:sessions")
+            .arg(format!("sess:{i}"))
+            .ignore();
+    }
+    for i in 0..300 {
+        pipe.cmd("SET")
+            .arg(format!("session-kept:{i}"))
+            .arg("v")
+            .ignore();
+        pipe.cmd("SADD")
+            .arg("tag:sessions")
+            .arg(format!("session-kept:{i}"))
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut c).await.unwrap();
+    let count = |c: &mut MultiplexedConnection, prefix: &'static str, n: usize| {
+        let mut pipe = redis::pipe();
+        for i in 0..n {
+            pipe.cmd("EXISTS").arg(format!("{prefix}{i}"));
+        }
+        let mut c = c.clone();
+        async move {
+            let e: Vec<u64> = pipe.query_async(&mut c).await.unwrap();
+            e.iter().sum::<u64>()
+        }
+    };
+
+    // The dry run counts the matches and shows a sample; nothing is unlinked.
+    let mut job = NewJob::new("invalidate_pattern", json!({"pattern": "sess:*"}));
+    job.target = Some("cache".into());
+    let (plan, queued) = s
+        .jobs
+        .submit(&actor(Role::Operator), &s.kinds, job, None)
+        .await
+        .unwrap();
+    assert!(queued.is_none() && plan.destructive);
+    assert_eq!(plan.total, Some(5_000));
+    assert!(
+        plan.summary
+            .starts_with("Dry run: 5000 of the 5301 keys match."),
+        "{}",
+        plan.summary
+    );
+    assert_eq!(
+        plan.statements
+            .iter()
+            .filter(|s| s.starts_with("UNLINK sess:"))
+            .count(),
+        10
+    );
+    assert_eq!(count(&mut c, "sess:", 5_000).await, 5_000);
+
+    let refused = |r: Result<i64, Error>| r.unwrap_err().to_string();
+    let m = refused(
+        s.submit_kind(
+            "invalidate_pattern",
+            Role::Operator,
+            json!({"pattern": "*"}),
+        )
+        .await,
+    );
+    assert!(m.contains("matches too much"), "{m}");
+    assert!(matches!(
+        s.submit_kind(
+            "invalidate_pattern",
+            Role::Viewer,
+            json!({"pattern": "sess:*"})
+        )
+        .await,
+        Err(Error::Forbidden(Role::Operator))
+    ));
+
+    // The cap stops it; a second run takes the rest; nothing else is touched.
+    let id = s
+        .submit_kind(
+            "invalidate_pattern",
+            Role::Operator,
+            json!({"pattern": "sess:*", "cap": 2000}),
+        )
+        .await
+        .unwrap();
+    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    assert_eq!(
+        (report["unlinked"].as_u64(), report["capped"].as_bool()),
+        (Some(2_000), Some(true))
+    );
+    assert_eq!(count(&mut c, "sess:", 5_000).await, 3_000);
+    let id = s
+        .submit_kind(
+            "invalidate_pattern",
+            Role::Operator,
+            json!({"pattern": "sess:*"}),
+        )
+        .await
+        .unwrap();
+    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    assert_eq!(
+        (report["unlinked"].as_u64(), report["capped"].as_bool()),
+        (Some(3_000), Some(false))
+    );
+    assert_eq!(count(&mut c, "sess:", 5_000).await, 0);
+    assert_eq!(count(&mut c, "session-kept:", 300).await, 300);
+
+    // The tag still names the 5,000 unlinked keys: pruning removes exactly those.
+    let id = s
+        .submit_kind(
+            "prune_tag",
+            Role::Operator,
+            json!({"tag": "sessions", "batch": 400}),
+        )
+        .await
+        .unwrap();
+    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    assert_eq!(
+        (report["checked"].as_u64(), report["removed"].as_u64()),
+        (Some(5_300), Some(5_000))
+    );
+    assert_eq!(
+        consistent(&mut c, "tag:sessions", "session-kept:", 300).await,
+        300
+    );
+    assert_eq!(count(&mut c, "session-kept:", 300).await, 300);
 }

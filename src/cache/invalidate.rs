@@ -17,7 +17,7 @@ use crate::link::RedisLink;
 use crate::target::TargetKind;
 
 /// How long one Redis command of the job may take.
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys shown in the plan.
 const SAMPLE: usize = 10;
 /// Passes over the tag at most: members added while it runs are taken by the next pass.
@@ -58,17 +58,30 @@ fn default_pause_ms() -> u64 {
     2
 }
 
-/// Checked parameters.
-struct Spec {
-    tag: String,
-    batch: usize,
-    pause: Duration,
+/// Checked parameters of a job on one tag.
+pub(super) struct Spec {
+    /// The tag's name.
+    pub tag: String,
+    /// Members per batch.
+    pub batch: usize,
+    /// The pause between batches.
+    pub pause: Duration,
 }
 
-fn spec(parameters: &serde_json::Value) -> Result<Spec, String> {
+/// The checked parameters of job `kind` on one tag (`invalidate_tag`, `prune_tag`).
+pub(super) fn spec(kind: &str, parameters: &serde_json::Value) -> Result<Spec, String> {
     let raw: Raw = serde_json::from_value(parameters.clone())
-        .map_err(|e| format!("invalidate_tag parameters: {e}"))?;
-    let tag = raw.tag;
+        .map_err(|e| format!("{kind} parameters: {e}"))?;
+    check_tag(&raw.tag)?;
+    Ok(Spec {
+        tag: raw.tag,
+        batch: check_batch(raw.batch)?,
+        pause: check_pause(raw.pause_ms)?,
+    })
+}
+
+/// Checks a tag's name as a job parameter: one name, without the prefix.
+fn check_tag(tag: &str) -> Result<(), String> {
     if tag.is_empty() || tag.len() > 256 {
         return Err(format!(
             "`tag` must be 1 to 256 bytes, not {} (the tag's name, without `{PREFIX}`)",
@@ -88,27 +101,29 @@ fn spec(parameters: &serde_json::Value) -> Result<Spec, String> {
             "`tag` {tag:?} starts with `{PREFIX}`: give the name without the prefix"
         ));
     }
-    if !(1..=10_000).contains(&raw.batch) {
-        return Err(format!(
-            "`batch` must be between 1 and 10000, not {}",
-            raw.batch
-        ));
+    Ok(())
+}
+
+/// Checks a job's `batch` parameter (members or keys per round trip).
+fn check_batch(batch: usize) -> Result<usize, String> {
+    if (1..=10_000).contains(&batch) {
+        Ok(batch)
+    } else {
+        Err(format!("`batch` must be between 1 and 10000, not {batch}"))
     }
-    if raw.pause_ms > 10_000 {
-        return Err(format!(
-            "`pause_ms` must be at most 10000, not {}",
-            raw.pause_ms
-        ));
+}
+
+/// Checks a job's `pause_ms` parameter (the pause between batches).
+pub(super) fn check_pause(pause_ms: u64) -> Result<Duration, String> {
+    if pause_ms <= 10_000 {
+        Ok(Duration::from_millis(pause_ms))
+    } else {
+        Err(format!("`pause_ms` must be at most 10000, not {pause_ms}"))
     }
-    Ok(Spec {
-        tag,
-        batch: raw.batch,
-        pause: Duration::from_millis(raw.pause_ms),
-    })
 }
 
 /// Where the tag's members are: `tag:{name}` as a set, or `tag:{name}:entries` as a sorted set.
-async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), String> {
+pub(super) async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), String> {
     let set = tag_key(tag, TagLayout::Set);
     let sorted = tag_key(tag, TagLayout::SortedSet);
     let (a, b): (String, String) = link
@@ -135,14 +150,18 @@ async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), 
 }
 
 /// Members of the tag.
-async fn count(link: &mut RedisLink, key: &str, layout: TagLayout) -> Result<u64, String> {
+pub(super) async fn count(
+    link: &mut RedisLink,
+    key: &str,
+    layout: TagLayout,
+) -> Result<u64, String> {
     let cmd = commands(layout).count;
     link.query(async |c| redis::cmd(cmd).arg(key).query_async(c).await)
         .await
 }
 
 /// One batch of members from `cursor`: the next cursor and the members.
-async fn batch(
+pub(super) async fn batch(
     link: &mut RedisLink,
     key: &str,
     layout: TagLayout,
@@ -174,7 +193,7 @@ impl JobKind for InvalidateTag {
     }
 
     fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
-        let tag = spec(parameters).ok()?.tag;
+        let tag = spec(self.name(), parameters).ok()?.tag;
         Some(format!("tag:{}:{tag}", target.unwrap_or("-")))
     }
 
@@ -183,7 +202,7 @@ impl JobKind for InvalidateTag {
         target: Option<&str>,
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
-        let spec = spec(parameters)?;
+        let spec = spec(self.name(), parameters)?;
         let mut link = self.link(target)?;
         let (key, layout) = locate(&mut link, &spec.tag).await?;
         let members = count(&mut link, &key, layout).await?;
@@ -233,7 +252,7 @@ impl JobKind for InvalidateTag {
         ctx: &mut JobContext,
         parameters: &serde_json::Value,
     ) -> Result<serde_json::Value, JobError> {
-        let spec = spec(parameters).map_err(JobError::Failed)?;
+        let spec = spec(self.name(), parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
         let mut link = self.link(target.as_deref()).map_err(JobError::Failed)?;
         let (key, layout) = locate(&mut link, &spec.tag)
@@ -312,15 +331,17 @@ mod tests {
 
     #[test]
     fn bad_tags_and_settings_are_refused_with_the_reason() {
-        let bad = |v: serde_json::Value| spec(&v).err().unwrap();
+        let bad = |v: serde_json::Value| spec("invalidate_tag", &v).err().unwrap();
         assert!(bad(json!({"tag": "user:*"})).contains("not a pattern"));
         assert!(bad(json!({"tag": "a b"})).contains("contains ' '"));
         assert!(bad(json!({"tag": ""})).contains("1 to 256 bytes"));
         assert!(bad(json!({"tag": "tag:x"})).contains("without the prefix"));
         assert!(bad(json!({"tag": "x", "batch": 0})).contains("`batch` must be between"));
         assert!(bad(json!({"tag": "x", "pause_ms": 60000})).contains("`pause_ms`"));
-        assert!(bad(json!({"tags": "x"})).contains("unknown field `tags`"));
-        let ok = spec(&json!({"tag": "project:7"})).unwrap();
+        assert!(
+            bad(json!({"tags": "x"})).contains("invalidate_tag parameters: unknown field `tags`")
+        );
+        let ok = spec("invalidate_tag", &json!({"tag": "project:7"})).unwrap();
         assert_eq!((ok.tag.as_str(), ok.batch), ("project:7", 500));
     }
 }

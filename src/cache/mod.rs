@@ -9,6 +9,10 @@
 pub mod inspect;
 #[cfg(feature = "services")]
 pub mod invalidate;
+#[cfg(feature = "services")]
+pub mod pattern;
+#[cfg(feature = "services")]
+pub mod prune;
 pub mod recipe;
 #[cfg(feature = "services")]
 pub mod tags;

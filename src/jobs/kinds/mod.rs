@@ -13,6 +13,8 @@ use sqlx::{Connection, Executor, Row};
 
 use super::{Checkpoint, JobContext, Kinds};
 use crate::cache::invalidate::InvalidateTag;
+use crate::cache::pattern::InvalidatePattern;
+use crate::cache::prune::PruneTag;
 use crate::cache::warm::WarmCache;
 use crate::config::Target;
 use crate::link::redact;
@@ -30,7 +32,9 @@ pub fn all(targets: &[Target]) -> Kinds {
         Arc::new(CreateIndex::new(urls.clone())),
         Arc::new(Vacuum::new(urls.clone())),
         Arc::new(Reindex::new(urls.clone())),
-        Arc::new(InvalidateTag::new(urls)),
+        Arc::new(InvalidateTag::new(urls.clone())),
+        Arc::new(PruneTag::new(urls.clone())),
+        Arc::new(InvalidatePattern::new(urls)),
         Arc::new(WarmCache::new(targets)),
     ])
 }

@@ -1,0 +1,158 @@
+//! The `prune_tag` job: removes the members of a tag whose key is gone (expired, evicted or
+//! deleted without the tag), so the tag stops growing with dead names. Members are read in
+//! batches (`SSCAN`/`ZSCAN`), each checked with its own `EXISTS` (one key per command, so it
+//! works on a cluster), pipelined, and the missing ones removed with one `SREM`/`ZREM` per batch.
+//! No key is deleted; a checkpoint per batch takes a cancel.
+
+use super::invalidate::{TIMEOUT, batch, count, locate, spec};
+use super::tags::commands;
+use crate::jobs::kinds::TargetUrls;
+use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
+use crate::link::RedisLink;
+use crate::target::TargetKind;
+
+/// The `prune_tag` kind: `{"tag": "project:7", "batch": 500, "pause_ms": 2}`.
+pub struct PruneTag {
+    targets: TargetUrls,
+}
+
+impl PruneTag {
+    /// The kind, for these targets.
+    pub fn new(targets: TargetUrls) -> Self {
+        Self { targets }
+    }
+
+    fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
+        let url = self.targets.url_of(target, TargetKind::Redis)?;
+        RedisLink::new(&url, TIMEOUT)
+    }
+}
+
+/// Which of `members` have no key any more, one `EXISTS` each, pipelined.
+async fn missing(link: &mut RedisLink, members: &[String]) -> Result<Vec<String>, String> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let exists: Vec<u64> = link
+        .query(async |c| {
+            let mut pipe = redis::pipe();
+            for m in members {
+                pipe.cmd("EXISTS").arg(m);
+            }
+            pipe.query_async(c).await
+        })
+        .await?;
+    Ok(members
+        .iter()
+        .zip(exists)
+        .filter(|(_, e)| *e == 0)
+        .map(|(m, _)| m.clone())
+        .collect())
+}
+
+#[async_trait::async_trait]
+impl JobKind for PruneTag {
+    fn name(&self) -> &'static str {
+        "prune_tag"
+    }
+
+    fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
+        // The same key as invalidation: the two never work on one tag at once.
+        let tag = spec(self.name(), parameters).ok()?.tag;
+        Some(format!("tag:{}:{tag}", target.unwrap_or("-")))
+    }
+
+    async fn plan(
+        &self,
+        target: Option<&str>,
+        parameters: &serde_json::Value,
+    ) -> Result<Plan, String> {
+        let spec = spec(self.name(), parameters)?;
+        let mut link = self.link(target)?;
+        let (key, layout) = locate(&mut link, &spec.tag).await?;
+        let members = count(&mut link, &key, layout).await?;
+        let (_, first) = batch(&mut link, &key, layout, 0, super::TAG_SAMPLE).await?;
+        let gone = missing(&mut link, &first).await?;
+        let c = commands(layout);
+        Ok(Plan {
+            summary: format!(
+                "Checks the {members} members of tag `{}` ({key}) with one EXISTS each, in \
+                 batches of {}, and removes those whose key is gone ({} of the first {} looked \
+                 at). No key is deleted.",
+                spec.tag,
+                spec.batch,
+                gone.len(),
+                first.len()
+            ),
+            statements: vec![
+                format!("{} {key} <cursor> COUNT {}", c.scan, spec.batch),
+                "EXISTS <member> (one per member, pipelined)".into(),
+                format!("{} {key} <the batch's missing members>", c.remove),
+            ],
+            total: Some(members),
+            destructive: false,
+        })
+    }
+
+    async fn run(
+        &self,
+        ctx: &mut JobContext,
+        parameters: &serde_json::Value,
+    ) -> Result<serde_json::Value, JobError> {
+        let spec = spec(self.name(), parameters).map_err(JobError::Failed)?;
+        let target = ctx.job().target.clone();
+        let mut link = self.link(target.as_deref()).map_err(JobError::Failed)?;
+        let (key, layout) = locate(&mut link, &spec.tag)
+            .await
+            .map_err(JobError::Failed)?;
+        let total = count(&mut link, &key, layout)
+            .await
+            .map_err(JobError::Failed)?;
+        let remove = commands(layout).remove;
+        let (mut checked, mut removed, mut cursor) = (0u64, 0u64, 0u64);
+        loop {
+            ctx.checkpoint(Checkpoint {
+                done: checked,
+                total: Some(total.max(checked)),
+                phase: "checking".into(),
+            })
+            .await?;
+            let (next, members) = batch(&mut link, &key, layout, cursor, spec.batch)
+                .await
+                .map_err(JobError::Failed)?;
+            checked += members.len() as u64;
+            let gone = missing(&mut link, &members)
+                .await
+                .map_err(JobError::Failed)?;
+            if !gone.is_empty() {
+                removed += gone.len() as u64;
+                link.query(async |c| {
+                    redis::cmd(remove)
+                        .arg(&key)
+                        .arg(&gone)
+                        .query_async::<()>(c)
+                        .await
+                })
+                .await
+                .map_err(JobError::Failed)?;
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            tokio::time::sleep(spec.pause).await;
+        }
+        ctx.checkpoint(Checkpoint {
+            done: checked,
+            total: Some(checked),
+            phase: "done".into(),
+        })
+        .await?;
+        Ok(serde_json::json!({
+            "tag": spec.tag,
+            "key": key,
+            "checked": checked,
+            "removed": removed,
+        }))
+    }
+}
