@@ -78,6 +78,56 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CacheCommand {
+    /// Queue a warming recipe's job (or every recipe's) and print its plan; a running console
+    /// runs it.
+    Warm {
+        /// The recipe's name.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        recipe: Option<String>,
+        /// Every recipe of every Redis target.
+        #[arg(long)]
+        all: bool,
+        /// Only print the plan.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait for the job(s) to finish, printing progress; fails unless each succeeds.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Queue the invalidation of a tag's keys or of the keys matching a pattern (SCAN-based,
+    /// capped); with --dry-run only print the plan: the count and a sample of keys.
+    Invalidate {
+        /// The Redis target.
+        #[arg(long)]
+        target: String,
+        /// The tag's name (without `tag:`).
+        #[arg(long, required_unless_present = "pattern", conflicts_with = "pattern")]
+        tag: Option<String>,
+        /// A glob pattern with a literal prefix, such as `cache:project:*`.
+        #[arg(long)]
+        pattern: Option<String>,
+        /// At most this many keys for a pattern (default 100000).
+        #[arg(long, requires = "pattern")]
+        cap: Option<u64>,
+        /// Only print the plan.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait for the job to finish, printing progress; fails unless it succeeds.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Queue the removal of a tag's members whose key is gone.
+    Prune {
+        /// The Redis target.
+        #[arg(long)]
+        target: String,
+        /// The tag's name (without `tag:`).
+        #[arg(long)]
+        tag: String,
+        /// Wait for the job to finish, printing progress; fails unless it succeeds.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Each Redis target's figures over one second (hit rate, ops/s, memory, evictions, …),
     /// keys per database, slow log and latency; fails when a target cannot be read.
     Stats {
@@ -495,7 +545,7 @@ async fn embed(command: EmbedCommand, config: &Config) -> Result<(), Error> {
 }
 
 async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
-    use pitwall::jobs::{Enqueued, Jobs, NewJob, kinds};
+    use pitwall::jobs::{Enqueued, Jobs, NewJob};
 
     let jobs = Jobs::new(
         pitwall::store::open(&config.data_dir).await?,
@@ -548,18 +598,7 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
                 max_attempts: attempts,
                 ..NewJob::new(&kind, parameters)
             };
-            let (plan, queued) = jobs
-                .submit(&cli, &kinds::all(&config.targets), job, confirm.as_deref())
-                .await?;
-            println!("plan: {}", plan.summary);
-            for statement in &plan.statements {
-                println!("  {statement}");
-            }
-            match queued {
-                Some(Enqueued::New(id)) => println!("queued job {id}"),
-                Some(Enqueued::Duplicate(id)) => println!("job {id} is already queued"),
-                None => println!("not queued: add --confirm to queue it"),
-            }
+            plan_and_queue(config, &jobs, job, confirm.as_deref()).await?;
         }
         JobsCommand::Cancel { id } => {
             let state = jobs.cancel(&cli, id).await?;
@@ -574,11 +613,166 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// Plans `job` as the command line's admin, prints the plan and, with `confirm`, queues it;
+/// the queued job's id.
+async fn plan_and_queue(
+    config: &Config,
+    jobs: &pitwall::jobs::Jobs,
+    job: pitwall::jobs::NewJob,
+    confirm: Option<&str>,
+) -> Result<Option<i64>, Error> {
+    use pitwall::jobs::{Enqueued, kinds};
+    let (plan, queued) = jobs
+        .submit(
+            &Actor::command_line(),
+            &kinds::all(&config.targets),
+            job,
+            confirm,
+        )
+        .await?;
+    println!("plan: {}", plan.summary);
+    for statement in &plan.statements {
+        println!("  {statement}");
+    }
+    Ok(match queued {
+        Some(Enqueued::New(id)) => {
+            println!("queued job {id}");
+            Some(id)
+        }
+        Some(Enqueued::Duplicate(id)) => {
+            println!("job {id} is already queued");
+            Some(id)
+        }
+        None => {
+            println!("not queued: add --confirm to queue it");
+            None
+        }
+    })
+}
+
+/// Follows job `id` until it finishes, printing its progress; an error unless it succeeded.
+async fn wait_for(jobs: &pitwall::jobs::Jobs, id: i64) -> Result<(), Error> {
+    let mut shown = String::new();
+    loop {
+        let job = jobs.job(id).await?;
+        let line = match &job.progress {
+            Some(p) => match p.total {
+                Some(t) => format!("job {id}: {} {}/{t} {}", job.state, p.done, p.phase),
+                None => format!("job {id}: {} {} {}", job.state, p.done, p.phase),
+            },
+            None => format!("job {id}: {}", job.state),
+        };
+        if line != shown {
+            println!("{line}");
+            shown = line;
+        }
+        if job.state.is_finished() {
+            if let Some(report) = &job.report {
+                println!("job {id}: {report}");
+            }
+            return match job.state {
+                JobState::Succeeded => Ok(()),
+                state => Err(Error::Cache(format!(
+                    "job {id} is {state}{}",
+                    job.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+                ))),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn cache(command: CacheCommand, config: &Config) -> Result<(), Error> {
+    use pitwall::jobs::NewJob;
+    let on = |target: &str, kind: &str, parameters: serde_json::Value| NewJob {
+        target: Some(target.to_owned()),
+        ..NewJob::new(kind, parameters)
+    };
+    match command {
+        CacheCommand::Stats { target, json } => cache_stats(config, target, json).await,
+        CacheCommand::Warm {
+            recipe,
+            all,
+            dry_run,
+            wait,
+        } => {
+            let recipes: Vec<_> = config
+                .targets
+                .iter()
+                .flat_map(|t| t.recipes.iter().map(move |r| (t, r)))
+                .filter(|(_, r)| all || recipe.as_deref() == Some(r.name.as_str()))
+                .map(|(t, r)| {
+                    on(
+                        &t.name,
+                        "warm_cache",
+                        serde_json::json!({ "recipe": r.name }),
+                    )
+                })
+                .collect();
+            if recipes.is_empty() {
+                return Err(Error::Cache(match recipe {
+                    Some(r) => format!("no recipe is named `{r}` in the config"),
+                    None => "the config declares no recipe".into(),
+                }));
+            }
+            queue_jobs(config, recipes, dry_run, wait).await
+        }
+        CacheCommand::Invalidate {
+            target,
+            tag,
+            pattern,
+            cap,
+            dry_run,
+            wait,
+        } => {
+            let job = match (tag, pattern) {
+                (Some(tag), _) => on(&target, "invalidate_tag", serde_json::json!({ "tag": tag })),
+                (None, pattern) => {
+                    let mut p = serde_json::json!({ "pattern": pattern.unwrap_or_default() });
+                    if let Some(cap) = cap {
+                        p["cap"] = cap.into();
+                    }
+                    on(&target, "invalidate_pattern", p)
+                }
+            };
+            queue_jobs(config, vec![job], dry_run, wait).await
+        }
+        CacheCommand::Prune { target, tag, wait } => {
+            let job = on(&target, "prune_tag", serde_json::json!({ "tag": tag }));
+            queue_jobs(config, vec![job], false, wait).await
+        }
+    }
+}
+
+/// Plans each job, queues it unless `dry_run` (the command named the target, which confirms it),
+/// and with `wait` follows each to its end.
+async fn queue_jobs(
+    config: &Config,
+    queue: Vec<pitwall::jobs::NewJob>,
+    dry_run: bool,
+    wait: bool,
+) -> Result<(), Error> {
+    let jobs = pitwall::jobs::Jobs::new(
+        pitwall::store::open(&config.data_dir).await?,
+        config.jobs.backoff,
+    );
+    let mut queued = Vec::new();
+    for job in queue {
+        let confirm = (!dry_run).then(|| job.target.clone().unwrap_or_default());
+        queued.extend(plan_and_queue(config, &jobs, job, confirm.as_deref()).await?);
+    }
+    if wait {
+        for id in queued {
+            wait_for(&jobs, id).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn cache_stats(config: &Config, target: Option<String>, json: bool) -> Result<(), Error> {
     use pitwall::Unit;
     use pitwall::cache::Setting;
     use pitwall::telemetry::metric;
-    let CacheCommand::Stats { target, json } = command;
     let targets: Vec<_> = config
         .targets
         .iter()

@@ -1,11 +1,15 @@
-//! `pitwall cache stats` against a real Redis: the interval's hit rate and the keys per database
-//! as Redis counts them, in text and JSON, and a stopped target failing the command.
+//! The `pitwall cache` commands against a real Redis (and PostgreSQL for warming): `stats` with
+//! the interval's hit rate and the keys per database as Redis counts them, in text and JSON, and a
+//! stopped target failing the command; `warm`, `invalidate` and `prune` planning, queueing and
+//! waiting for jobs a running console executes, and refusing bad input.
 
 mod common;
 
 use std::path::Path;
 
-use pitwall::harness::RedisServer;
+use common::Console;
+use pitwall::harness::{self, RedisServer};
+use sqlx::Executor;
 
 fn run(dir: &Path, config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = common::command(dir)
@@ -119,4 +123,114 @@ async fn cache_stats_prints_figures_keys_and_fails_for_a_stopped_target() {
         err.contains("cache: ") && err.contains("1 target(s) down"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_warm_invalidate_and_prune_queue_jobs_a_console_runs() {
+    let (pg, redis) = harness::start_both().await.unwrap();
+    pg.connect("postgres")
+        .await
+        .unwrap()
+        .execute("CREATE TABLE items AS SELECT i AS id, 'item ' || i AS name FROM generate_series(1, 20) i")
+        .await
+        .unwrap();
+    let console = Console::spawn(&format!(
+        "[[postgres]]\nname = \"db\"\nurl = \"{}\"\n\n[[redis]]\nname = \"cache\"\nurl = \"{}\"\n\n\
+         [[redis.recipes]]\nname = \"items\"\npostgres = \"db\"\nsql = \"SELECT id, name FROM items\"\n\
+         key = \"item:{{id}}\"\nttl_secs = 300\ntags = [\"items\"]\nrefresh_ahead = 0.2\n",
+        pg.url("postgres"),
+        redis.url(0)
+    ))
+    .await;
+    let client = redis::Client::open(redis.url(0)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let cli = |args: &[&str]| {
+        let console = &console;
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tokio::task::block_in_place(|| console.cli(&args))
+        }
+    };
+
+    let (code, out) = cli(&["cache", "warm", "items", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("plan: Warms recipe `items`: 20 rows from `db`"),
+        "{out}"
+    );
+    assert!(out.contains("not queued"), "{out}");
+    let keys: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(keys, 0, "a dry run writes nothing");
+
+    let (code, out) = cli(&["cache", "warm", "--all", "--wait"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("succeeded") && out.contains("\"written\":20"),
+        "{out}"
+    );
+    let tagged: u64 = redis::cmd("SCARD")
+        .arg("tag:items")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(tagged, 20);
+
+    let (code, out) = cli(&["cache", "warm", "nope"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("no recipe is named `nope`"), "{out}");
+    let (code, out) = cli(&["cache", "invalidate", "--target", "cache", "--pattern", "*"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("matches too much"), "{out}");
+
+    let (code, out) = cli(&[
+        "cache",
+        "invalidate",
+        "--target",
+        "cache",
+        "--tag",
+        "items",
+        "--dry-run",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("plan: Unlinks the 20 keys tagged `items`") && out.contains("not queued"),
+        "{out}"
+    );
+    let (code, out) = cli(&[
+        "cache",
+        "invalidate",
+        "--target",
+        "cache",
+        "--pattern",
+        "item:1*",
+        "--wait",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("\"unlinked\":11"),
+        "item:1 and item:10 to item:19: {out}"
+    );
+    let (code, out) = cli(&[
+        "cache", "prune", "--target", "cache", "--tag", "items", "--wait",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"removed\":11"), "{out}");
+    let (code, out) = cli(&[
+        "cache",
+        "invalidate",
+        "--target",
+        "cache",
+        "--tag",
+        "items",
+        "--wait",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"unlinked\":9"), "{out}");
+    let keys: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(keys, 0);
 }
