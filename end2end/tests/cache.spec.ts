@@ -65,3 +65,45 @@ test("a tag is invalidated from the cache page by a confirmed job, key by key", 
   await expect(page.getByRole("definition").filter({ hasText: /^succeeded$/ })).toBeVisible({ timeout: 60_000 });
   await expect(page.getByRole("region", { name: "Parameters" })).toContainText(/"unlinked": \d+/);
 });
+
+test("a recipe is warmed from the cache page, and a second run with refresh-ahead rewrites nothing", async ({ page }) => {
+  test.setTimeout(120_000);
+  const warm = async () => {
+    await page.goto("/cache");
+    await page.locator("body[data-hydrated]").waitFor();
+    const recipes = page.getByRole("table", { name: "Warming recipes" });
+    const row = recipes.getByRole("row").filter({ has: page.getByRole("rowheader", { name: "user_profiles" }) });
+    await expect(row).toContainText("cache:user:{id}");
+    await expect(row).toContainText("3600 s ± 10 %");
+    await row.getByRole("link", { name: "Warm recipe user_profiles" }).click();
+    await expect(page).toHaveURL(/\/jobs\?kind=warm_cache&target=cache&params=/);
+    await page.locator("body[data-hydrated]").waitFor();
+    const start = page.getByRole("region", { name: "Start a job" });
+    await start.getByRole("button", { name: "Plan" }).click();
+    const plan = start.getByRole("region", { name: "Plan" });
+    await expect(plan).toContainText(/Warms recipe `user_profiles`: \d+ rows from `app-db`/);
+    await expect(plan).toContainText(/SET cache:user:1 <\d+ bytes> EX 3600 s ± 10 %/);
+    await expect(plan).toContainText(/SADD tag:plan:\w+ cache:user:1/);
+    await plan.getByRole("button", { name: "Start job" }).click();
+    const queued = start.getByRole("status");
+    await expect(queued).toContainText(/Job \d+ is queued/);
+    await queued.getByRole("link").click();
+    await expect(page.getByRole("definition").filter({ hasText: /^succeeded$/ })).toBeVisible({ timeout: 60_000 });
+    return page.getByRole("region", { name: "Parameters" });
+  };
+
+  const first = await warm();
+  await expect(first).toContainText(/"written": [1-9]\d*/);
+  await expect(first).toContainText('"fresh_kept": 0');
+  const second = await warm();
+  await expect(second).toContainText('"written": 0');
+  await expect(second).toContainText(/"fresh_kept": [1-9]\d*/);
+
+  // The keys are tagged after their values: the registry finds the plan tags.
+  await page.goto("/cache");
+  await page.locator("body[data-hydrated]").waitFor();
+  const tags = page.getByRole("table", { name: "Tags" });
+  const pro = tags.getByRole("row").filter({ has: page.getByRole("rowheader", { name: /^plan:/ }) }).first();
+  await expect(pro.getByRole("cell").nth(1)).toHaveText(/^[1-9][\d,]*$/);
+  await expect(pro.getByRole("link", { name: /^Prune tag plan:/ })).toBeVisible();
+});

@@ -1,8 +1,9 @@
 //! `/cache`: each Redis target's live figures (hit rate from keyspace hit and miss deltas, ops/s,
 //! memory against maxmemory, fragmentation, evictions, expirations, clients, rejected
 //! connections, keys) with their sparklines, and for the chosen target the server's facts and
-//! eviction policy, keys per database, the slow log and latency spikes, read again every 10 s.
-//! Commands a managed Redis refuses cost their panel, with the reason.
+//! eviction policy, keys per database, the tags (with invalidate and prune), the warming recipes,
+//! the slow log and latency spikes, read again every 10 s. Commands a managed Redis refuses cost
+//! their panel, with the reason.
 
 pub mod api;
 
@@ -10,6 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use pitwall::Unit;
+use pitwall::cache::recipe::Recipe;
 use pitwall::cache::{
     CacheDetails, DbKeys, HitCounter, Latency, ServerFacts, Setting, SlowLog, TagLayout,
     TagRegistry,
@@ -89,6 +91,7 @@ fn details(d: CacheDetails, first: Option<Reading>) -> impl IntoView {
             {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
         </div>
         <TagsPanel target=t.clone()/>
+        {recipes(&t, d.recipes)}
         {panel_card(format!("Slow log of {t}"), d.slowlog, move |s| slowlog(now, s).into_any())}
         {panel_card(format!("Latency of {t}"), d.latency, move |l| latency(now, l).into_any())}
     }
@@ -214,7 +217,7 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
                     <th scope="col" class="num">"Members"</th>
                     <th scope="col" class="num">"Stale"</th>
                     <th scope="col" class="num">"Memory"</th>
-                    <th scope="col">"Invalidate"</th>
+                    <th scope="col">"Actions"</th>
                 </tr>
             </thead>
             <tbody>
@@ -225,6 +228,7 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
                     };
                     let name = t.name.clone();
                     let invalidate = start_link("invalidate_tag", target, &serde_json::json!({ "tag": t.name }));
+                    let prune = start_link("prune_tag", target, &serde_json::json!({ "tag": t.name }));
                     let stale = match t.layout {
                         TagLayout::SortedSet => Unit::Count.format(t.stale as f64),
                         TagLayout::Set if t.sampled >= t.members => Unit::Count.format(t.stale as f64),
@@ -237,12 +241,72 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
                             <td class="num">{Unit::Count.format(t.members as f64)}</td>
                             <td class="num">{stale}</td>
                             <td class="num">{Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64))}</td>
-                            <td><a href=invalidate aria-label=format!("Invalidate tag {name}")>"Invalidate…"</a></td>
+                            <td>
+                                <a href=invalidate aria-label=format!("Invalidate tag {name}")>"Invalidate…"</a>
+                                " "
+                                <a href=prune aria-label=format!("Prune tag {name}")>"Prune…"</a>
+                            </td>
                         </tr>
                     }
                 }).collect_view()}
             </tbody>
         </table>
+    }
+    .into_any()
+}
+
+/// The warming recipes writing into `target`, each with a link that plans its job.
+fn recipes(target: &str, list: Vec<Recipe>) -> AnyView {
+    let pattern = start_link(
+        "invalidate_pattern",
+        target,
+        &serde_json::json!({ "pattern": "prefix:*", "cap": 100_000 }),
+    );
+    let table = if list.is_empty() {
+        view! { <p class="empty">"No recipe writes into this target: add [[redis.recipes]] to pitwall.toml."</p> }.into_any()
+    } else {
+        view! {
+            <table aria-label="Warming recipes">
+                <thead>
+                    <tr>
+                        <th scope="col">"Recipe"</th>
+                        <th scope="col">"Source"</th>
+                        <th scope="col">"Key"</th>
+                        <th scope="col">"TTL"</th>
+                        <th scope="col">"Tags"</th>
+                        <th scope="col">"Refresh-ahead"</th>
+                        <th scope="col">"Schedule"</th>
+                        <th scope="col">"Run"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {list.into_iter().map(|r| {
+                        let warm = start_link("warm_cache", target, &serde_json::json!({ "recipe": r.name }));
+                        let tags: Vec<String> = r.tags.iter().map(|t| t.to_string()).collect();
+                        view! {
+                            <tr>
+                                <th scope="row">{r.name.clone()}</th>
+                                <td><span title=r.sql.clone()>{r.postgres.clone()}</span></td>
+                                <td><code>{r.key.to_string()}</code></td>
+                                <td>{r.ttl_label()}</td>
+                                <td>{if tags.is_empty() { "—".to_owned() } else { tags.join(", ") }}</td>
+                                <td>{r.refresh_ahead.map_or_else(|| "off".to_owned(), |f| format!("under {:.0} % of TTL left", f * 100.0))}</td>
+                                <td>{r.every_secs.map_or_else(|| "on demand".to_owned(), |s| format!("every {}", Unit::Seconds.format(s as f64)))}</td>
+                                <td><a href=warm aria-label=format!("Warm recipe {}", r.name)>"Warm…"</a></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any()
+    };
+    view! {
+        <section class="card" aria-label=format!("Warming recipes of {target}")>
+            <h2>"Warming"</h2>
+            <p class="hint">"Each recipe runs its query read-only on its PostgreSQL target and writes one key per row, pipelined, tags after values. Warm… shows the plan (row count and sample keys) before anything is written."</p>
+            {table}
+            <p><a href=pattern>"Invalidate keys by pattern…"</a>" (a paced SCAN with a cap; the plan is the dry run)"</p>
+        </section>
     }
     .into_any()
 }
