@@ -160,6 +160,22 @@ pub(super) async fn count(
         .await
 }
 
+/// The `SSCAN`/`ZSCAN` of one batch of members from `cursor`.
+fn scan_cmd(key: &str, layout: TagLayout, cursor: u64, count: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd(commands(layout).scan);
+    cmd.arg(key).arg(cursor).arg("COUNT").arg(count);
+    cmd
+}
+
+/// A scan's reply as the next cursor and the members (a sorted set's scores dropped).
+fn scanned(layout: TagLayout, (next, found): (u64, Vec<String>)) -> (u64, Vec<String>) {
+    match layout {
+        TagLayout::Set => (next, found),
+        // Member, score, member, score…
+        TagLayout::SortedSet => (next, found.into_iter().step_by(2).collect()),
+    }
+}
+
 /// One batch of members from `cursor`: the next cursor and the members.
 pub(super) async fn batch(
     link: &mut RedisLink,
@@ -168,22 +184,57 @@ pub(super) async fn batch(
     cursor: u64,
     count: usize,
 ) -> Result<(u64, Vec<String>), String> {
-    let (next, found): (u64, Vec<String>) = link
+    let reply = link
+        .query(async |c| scan_cmd(key, layout, cursor, count).query_async(c).await)
+        .await?;
+    Ok(scanned(layout, reply))
+}
+
+/// One round trip: an `UNLINK` per member, their removal from the tag, then the next batch's
+/// scan from `cursor` (none when the scan is over). Whether each key existed, and the scan.
+async fn unlink_then_scan(
+    link: &mut RedisLink,
+    key: &str,
+    layout: TagLayout,
+    members: &[String],
+    cursor: Option<u64>,
+    count: usize,
+) -> Result<(Vec<bool>, Option<(u64, Vec<String>)>), String> {
+    let mut replies: Vec<redis::Value> = link
         .query(async |c| {
-            redis::cmd(commands(layout).scan)
-                .arg(key)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(count)
-                .query_async(c)
-                .await
+            let mut pipe = redis::pipe();
+            for m in members {
+                pipe.cmd("UNLINK").arg(m);
+            }
+            if !members.is_empty() {
+                pipe.cmd(commands(layout).remove)
+                    .arg(key)
+                    .arg(members)
+                    .ignore();
+            }
+            if let Some(cursor) = cursor {
+                pipe.add_command(scan_cmd(key, layout, cursor, count));
+            }
+            pipe.query_async(c).await
         })
         .await?;
-    Ok(match layout {
-        TagLayout::Set => (next, found),
-        // Member, score, member, score…
-        TagLayout::SortedSet => (next, found.into_iter().step_by(2).collect()),
-    })
+    let parse = |e: redis::ParsingError| format!("unexpected reply: {e}");
+    let scan = match cursor {
+        Some(_) => {
+            let reply = replies.pop().ok_or("a reply is missing")?;
+            Some(scanned(
+                layout,
+                redis::from_redis_value(reply).map_err(parse)?,
+            ))
+        }
+        None => None,
+    };
+    let existed = replies
+        .into_iter()
+        .map(|v| redis::from_redis_value::<u64>(v).map(|n| n > 0))
+        .collect::<Result<_, _>>()
+        .map_err(parse)?;
+    Ok((existed, scan))
 }
 
 #[async_trait::async_trait]
@@ -261,40 +312,30 @@ impl JobKind for InvalidateTag {
         let total = count(&mut link, &key, layout)
             .await
             .map_err(JobError::Failed)?;
-        let remove = commands(layout).remove;
         let (mut unlinked, mut gone) = (0u64, 0u64);
         for _ in 0..PASSES {
-            let mut cursor = 0;
-            loop {
+            let (mut cursor, mut members) = batch(&mut link, &key, layout, 0, spec.batch)
+                .await
+                .map_err(JobError::Failed)?;
+            // Each round trip unlinks one batch and scans the next; the last one scans nothing.
+            while !members.is_empty() || cursor != 0 {
                 ctx.checkpoint(Checkpoint {
                     done: unlinked + gone,
                     total: Some(total.max(unlinked + gone)),
                     phase: "unlinking".into(),
                 })
                 .await?;
-                let (next, members) = batch(&mut link, &key, layout, cursor, spec.batch)
-                    .await
-                    .map_err(JobError::Failed)?;
-                if !members.is_empty() {
-                    let existed: Vec<u64> = link
-                        .query(async |c| {
-                            let mut pipe = redis::pipe();
-                            for m in &members {
-                                pipe.cmd("UNLINK").arg(m);
-                            }
-                            pipe.cmd(remove).arg(&key).arg(&members).ignore();
-                            pipe.query_async(c).await
-                        })
+                let next = (cursor != 0).then_some(cursor);
+                let (existed, scan) =
+                    unlink_then_scan(&mut link, &key, layout, &members, next, spec.batch)
                         .await
                         .map_err(JobError::Failed)?;
-                    let n = existed.iter().filter(|e| **e > 0).count() as u64;
-                    unlinked += n;
-                    gone += existed.len() as u64 - n;
+                let n = existed.iter().filter(|e| **e).count() as u64;
+                unlinked += n;
+                gone += existed.len() as u64 - n;
+                (cursor, members) = scan.unwrap_or_default();
+                if !existed.is_empty() {
                     tokio::time::sleep(spec.pause).await;
-                }
-                cursor = next;
-                if cursor == 0 {
-                    break;
                 }
             }
             if count(&mut link, &key, layout)

@@ -192,15 +192,45 @@ fn jittered(recipe: &Recipe) -> u64 {
     ((recipe.ttl_secs as f64 * factor).round() as u64).max(1)
 }
 
-/// Tallies of a run.
+/// What a run has read.
 #[derive(Default)]
-struct Tally {
+struct Read {
     rows: u64,
-    written: u64,
-    fresh: u64,
     bad: u64,
     first_error: Option<String>,
+}
+
+/// What a run has written.
+#[derive(Default)]
+struct Written {
+    keys: u64,
+    fresh: u64,
     tags: std::collections::BTreeSet<String>,
+}
+
+/// The next batch of rows as writes (rows that make no key are counted and skipped), and
+/// whether the query has more.
+async fn read_batch(
+    rows: &mut (impl futures_util::Stream<Item = Result<String, sqlx::Error>> + Unpin),
+    recipe: &Recipe,
+    read: &mut Read,
+) -> Result<(Vec<Write>, bool), String> {
+    let mut batch = Vec::with_capacity(recipe.batch);
+    for _ in 0..recipe.batch {
+        let Some(json) = rows.try_next().await.map_err(|e| pg_message(&e))? else {
+            return Ok((batch, false));
+        };
+        read.rows += 1;
+        match write_of(recipe, json) {
+            Ok(w) => batch.push(w),
+            Err(e) => {
+                read.bad += 1;
+                read.first_error
+                    .get_or_insert_with(|| format!("row {}: {e}", read.rows));
+            }
+        }
+    }
+    Ok((batch, true))
 }
 
 /// Writes one batch: refresh-ahead check first when asked, then the values, then the tags.
@@ -208,7 +238,7 @@ async fn write_batch(
     link: &mut RedisLink,
     recipe: &Recipe,
     batch: Vec<Write>,
-    tally: &mut Tally,
+    tally: &mut Written,
 ) -> Result<(), String> {
     let batch = match recipe.refresh_ahead {
         Some(fraction) if !batch.is_empty() => {
@@ -259,7 +289,7 @@ async fn write_batch(
         pipe.query_async::<()>(c).await
     })
     .await?;
-    tally.written += batch.len() as u64;
+    tally.keys += batch.len() as u64;
     tally.tags.extend(by_tag.keys().map(|t| t.to_string()));
     Ok(())
 }
@@ -366,62 +396,55 @@ impl JobKind for WarmCache {
         let total = total.max(0) as u64;
         let sql = rows_sql(recipe);
         let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
-        let mut tally = Tally::default();
-        loop {
+        let (mut read, mut written) = (Read::default(), Written::default());
+        // Two stages overlap: while one batch is written to Redis, the next is read.
+        let (mut pending, mut more) = read_batch(&mut rows, recipe, &mut read)
+            .await
+            .map_err(failed)?;
+        while !pending.is_empty() || more {
             ctx.checkpoint(Checkpoint {
-                done: tally.rows,
-                total: Some(total.max(tally.rows)),
+                done: read.rows,
+                total: Some(total.max(read.rows)),
                 phase: "writing".into(),
             })
             .await?;
-            let mut batch = Vec::with_capacity(recipe.batch);
-            while batch.len() < recipe.batch {
-                let Some(json) = rows.try_next().await.map_err(|e| failed(pg_message(&e)))? else {
-                    break;
-                };
-                tally.rows += 1;
-                match write_of(recipe, json) {
-                    Ok(w) => batch.push(w),
-                    Err(e) => {
-                        tally.bad += 1;
-                        tally
-                            .first_error
-                            .get_or_insert_with(|| format!("row {}: {e}", tally.rows));
-                    }
+            let batch = std::mem::take(&mut pending);
+            let write = write_batch(&mut link, recipe, batch, &mut written);
+            let next = async {
+                if more {
+                    read_batch(&mut rows, recipe, &mut read).await
+                } else {
+                    Ok((Vec::new(), false))
                 }
-            }
-            let last = batch.len() < recipe.batch;
-            write_batch(&mut link, recipe, batch, &mut tally)
-                .await
-                .map_err(failed)?;
-            if last {
-                break;
-            }
+            };
+            let (wrote, next) = tokio::join!(write, next);
+            wrote.map_err(failed)?;
+            (pending, more) = next.map_err(failed)?;
         }
         drop(rows);
         tx.rollback().await.map_err(|e| failed(pg_message(&e)))?;
-        if tally.bad > 0 && tally.bad == tally.rows {
+        if read.bad > 0 && read.bad == read.rows {
             return Err(failed(format!(
                 "no row made a key ({})",
-                tally.first_error.unwrap_or_default()
+                read.first_error.unwrap_or_default()
             )));
         }
         ctx.checkpoint(Checkpoint {
-            done: tally.rows,
-            total: Some(tally.rows),
+            done: read.rows,
+            total: Some(read.rows),
             phase: "done".into(),
         })
         .await?;
         let secs = started.elapsed().as_secs_f64();
         Ok(serde_json::json!({
             "recipe": recipe.name,
-            "rows": tally.rows,
-            "written": tally.written,
-            "fresh_kept": tally.fresh,
-            "bad_rows": tally.bad,
-            "first_error": tally.first_error,
-            "tags": tally.tags.len(),
-            "keys_per_sec": if secs > 0.0 { (tally.written as f64 / secs).round() } else { 0.0 },
+            "rows": read.rows,
+            "written": written.keys,
+            "fresh_kept": written.fresh,
+            "bad_rows": read.bad,
+            "first_error": read.first_error,
+            "tags": written.tags.len(),
+            "keys_per_sec": if secs > 0.0 { (written.keys as f64 / secs).round() } else { 0.0 },
         }))
     }
 }

@@ -1,0 +1,257 @@
+//! Cache jobs against their raw baselines, each measured in the same run on a throwaway
+//! PostgreSQL and Redis:
+//!
+//! - warming: a `warm_cache` job's keys per second (query streamed from PostgreSQL, pipelined
+//!   `SET … EX`) against `redis-benchmark -t set -P 64` with the same value size;
+//! - purging: an `invalidate_tag` job's keys per second (`SSCAN` batches, one `UNLINK` per key,
+//!   members removed, paced) against a raw loop of pipelined `UNLINK`s of the same keys, each
+//!   under a probe that times a `PING` every 2 ms (p50/p99).
+//!
+//! `cargo bench -p pitwall --bench cache -- 200000` (the argument is the keys per run).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pitwall::TargetKind;
+use pitwall::access::{Actor, Role};
+use pitwall::cache::recipe::{Recipe, Template, WarmValue};
+use pitwall::config::Target;
+use pitwall::harness::{self, RedisServer};
+use pitwall::jobs::{Backoff, Enqueued, Jobs, Kinds, NewJob, Runner, RunnerSettings, kinds};
+use pitwall::secret::SecretUrl;
+use pitwall::store::{SqliteStore, Store};
+use redis::aio::MultiplexedConnection;
+use sqlx::Executor;
+
+const BATCH: usize = 1_000;
+
+async fn conn(redis: &RedisServer) -> MultiplexedConnection {
+    redis::Client::open(redis.url(0))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Times a `PING` every 2 ms until `stop`; the samples, sorted.
+fn probe(
+    mut c: MultiplexedConnection,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Duration>> {
+    tokio::spawn(async move {
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let _: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
+            samples.push(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        samples.sort();
+        samples
+    })
+}
+
+fn pct(samples: &[Duration], p: usize) -> f64 {
+    samples[(samples.len() * p / 100).min(samples.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Runs one job to its end; its report and wall time.
+async fn run_job(jobs: &Jobs, kinds: &Kinds, job: NewJob) -> (serde_json::Value, Duration) {
+    let admin = Actor {
+        name: "bench".into(),
+        role: Role::Admin,
+        client_addr: None,
+    };
+    let started = Instant::now();
+    let (_, queued) = jobs
+        .submit(&admin, kinds, job, Some("cache"))
+        .await
+        .unwrap();
+    let Some(Enqueued::New(id)) = queued else {
+        panic!("not queued")
+    };
+    loop {
+        let j = jobs.job(id).await.unwrap();
+        if j.state.is_finished() {
+            assert_eq!(j.state, pitwall::jobs::JobState::Succeeded, "{j:?}");
+            return (j.report.unwrap(), started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// `redis-benchmark -t set -P 64` with `size`-byte values: SETs per second.
+fn redis_benchmark(redis: &RedisServer, n: usize, size: usize) -> f64 {
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
+        .args(["-t", "set", "-P", "64", "-q"])
+        .args(["-n", &n.to_string(), "-d", &size.to_string()])
+        .output()
+        .expect("redis-benchmark runs (it comes with redis-server)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "SET: 512820.53 requests per second, p50=…" (after carriage-return progress lines).
+    text.rsplit('\r')
+        .flat_map(|part| part.lines())
+        .find_map(|l| l.strip_prefix("SET: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no SET figure in redis-benchmark's output: {text}"))
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let (pg, redis) = harness::start_both().await.unwrap();
+    pg.connect("postgres")
+        .await
+        .unwrap()
+        .execute(
+            format!(
+                "CREATE TABLE bench_items AS SELECT i::bigint AS id, repeat('x', 80) AS payload \
+                 FROM generate_series(1, {n}) i"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    let size: f64 =
+        sqlx::query_scalar("SELECT avg(length(row_to_json(q)::text))::float8 FROM bench_items q")
+            .fetch_one(&mut pg.connect("postgres").await.unwrap())
+            .await
+            .unwrap();
+    let url = |s: String| SecretUrl::parse(&s).unwrap();
+    let targets = [
+        Target {
+            name: "db".into(),
+            kind: TargetKind::Postgres,
+            url: url(pg.url("postgres")),
+            celery: None,
+            counters: Vec::new(),
+            recipes: Vec::new(),
+        },
+        Target {
+            name: "cache".into(),
+            kind: TargetKind::Redis,
+            url: url(redis.url(0)),
+            celery: None,
+            counters: Vec::new(),
+            recipes: vec![Recipe {
+                name: "items".into(),
+                postgres: "db".into(),
+                sql: "SELECT id, payload FROM bench_items".into(),
+                key: Template::parse("item:{id}").unwrap(),
+                value: WarmValue::Row,
+                ttl_secs: 3_600,
+                jitter: 0.1,
+                tags: Vec::new(),
+                refresh_ahead: None,
+                every_secs: None,
+                batch: BATCH,
+                timeout_secs: 600,
+            }],
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let jobs = Jobs::new(store, Backoff::default());
+    let kinds = kinds::all(&targets);
+    let _runner = Runner::spawn(
+        jobs.clone(),
+        kinds.clone(),
+        RunnerSettings {
+            name: "bench".into(),
+            workers: 1,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(2),
+            per_target: 1,
+        },
+    );
+    let mut c = conn(&redis).await;
+    println!(
+        "cache jobs, {n} keys per run, values of {size:.0} bytes, batches of {BATCH}; machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // Warming.
+    let baseline = redis_benchmark(&redis, n, size.round() as usize);
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+    let warm = NewJob {
+        target: Some("cache".into()),
+        ..NewJob::new("warm_cache", serde_json::json!({ "recipe": "items" }))
+    };
+    let (report, took) = run_job(&jobs, &kinds, warm).await;
+    assert_eq!(report["written"], n as u64, "{report}");
+    let warmed = n as f64 / took.as_secs_f64();
+    println!("redis-benchmark -t set -P 64 (baseline): {baseline:>10.0} keys/s");
+    println!(
+        "warm_cache job:                          {warmed:>10.0} keys/s  ({:.2} × baseline; target ≥ 0.5)",
+        warmed / baseline
+    );
+
+    // Purging: the keys just warmed, tagged, removed by the job and then by a raw loop.
+    let tag = |c: &mut MultiplexedConnection| {
+        let mut c = c.clone();
+        async move {
+            for chunk in (1..=n).collect::<Vec<_>>().chunks(10_000) {
+                let mut pipe = redis::pipe();
+                for i in chunk {
+                    pipe.cmd("SET")
+                        .arg(format!("item:{i}"))
+                        .arg("x".repeat(size as usize))
+                        .ignore();
+                    pipe.cmd("SADD")
+                        .arg("tag:bench")
+                        .arg(format!("item:{i}"))
+                        .ignore();
+                }
+                let _: () = pipe.query_async(&mut c).await.unwrap();
+            }
+        }
+    };
+    tag(&mut c).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let probing = probe(conn(&redis).await, stop.clone());
+    let purge = NewJob {
+        target: Some("cache".into()),
+        ..NewJob::new(
+            "invalidate_tag",
+            serde_json::json!({ "tag": "bench", "batch": BATCH }),
+        )
+    };
+    let (report, took) = run_job(&jobs, &kinds, purge).await;
+    stop.store(true, Ordering::Relaxed);
+    let job_probe = probing.await.unwrap();
+    assert_eq!(report["unlinked"], n as u64, "{report}");
+    let purged = n as f64 / took.as_secs_f64();
+
+    tag(&mut c).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let probing = probe(conn(&redis).await, stop.clone());
+    let started = Instant::now();
+    for chunk in (1..=n).collect::<Vec<_>>().chunks(BATCH) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("UNLINK").arg(format!("item:{i}")).ignore();
+        }
+        let _: () = pipe.query_async(&mut c).await.unwrap();
+    }
+    let raw = n as f64 / started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let raw_probe = probing.await.unwrap();
+    println!(
+        "raw pipelined UNLINK (baseline):         {raw:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms",
+        pct(&raw_probe, 50),
+        pct(&raw_probe, 99)
+    );
+    println!(
+        "invalidate_tag job:                      {purged:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline; targets ≥ 0.5, p99 < 5 ms)",
+        pct(&job_probe, 50),
+        pct(&job_probe, 99),
+        purged / raw
+    );
+}
