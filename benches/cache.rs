@@ -5,7 +5,8 @@
 //!   `SET … EX`) against `redis-benchmark -t set -P 64` with the same value size;
 //! - purging: an `invalidate_tag` job's keys per second (`SSCAN` batches, one `UNLINK` per key,
 //!   members removed, paced) against a raw loop of pipelined `UNLINK`s of the same keys, each
-//!   under a probe that times a `PING` every 2 ms (p50/p99).
+//!   under a probe that times a `PING` every 2 ms (p50/p99); the job with its default pacing
+//!   (2 ms between batches) and without.
 //!
 //! `cargo bench -p pitwall --bench cache -- 200000` (the argument is the keys per run).
 
@@ -177,6 +178,26 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
+    // The source alone: the recipe's rows streamed from PostgreSQL, written nowhere.
+    let started = Instant::now();
+    let mut source = pg.connect("postgres").await.unwrap();
+    let mut rows = sqlx::query_scalar::<_, String>(
+        "SELECT row_to_json(q)::text FROM (SELECT id, payload FROM bench_items) AS q",
+    )
+    .fetch(&mut source);
+    let mut read = 0usize;
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows)
+        .await
+        .unwrap()
+    {
+        read += row.len().min(1);
+    }
+    drop(rows);
+    println!(
+        "rows streamed from PostgreSQL alone:     {:>10.0} rows/s",
+        read as f64 / started.elapsed().as_secs_f64()
+    );
+
     // Warming.
     let baseline = redis_benchmark(&redis, n, size.round() as usize);
     let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
@@ -228,6 +249,20 @@ async fn main() {
     let job_probe = probing.await.unwrap();
     assert_eq!(report["unlinked"], n as u64, "{report}");
     let purged = n as f64 / took.as_secs_f64();
+    tag(&mut c).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let probing = probe(conn(&redis).await, stop.clone());
+    let purge = NewJob {
+        target: Some("cache".into()),
+        ..NewJob::new(
+            "invalidate_tag",
+            serde_json::json!({ "tag": "bench", "batch": BATCH, "pause_ms": 0 }),
+        )
+    };
+    let (_, took) = run_job(&jobs, &kinds, purge).await;
+    stop.store(true, Ordering::Relaxed);
+    let unpaced_probe = probing.await.unwrap();
+    let unpaced = n as f64 / took.as_secs_f64();
 
     tag(&mut c).await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -253,5 +288,11 @@ async fn main() {
         pct(&job_probe, 50),
         pct(&job_probe, 99),
         purged / raw
+    );
+    println!(
+        "invalidate_tag job, pause_ms 0:          {unpaced:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline)",
+        pct(&unpaced_probe, 50),
+        pct(&unpaced_probe, 99),
+        unpaced / raw
     );
 }

@@ -132,8 +132,8 @@ async fn exists(c: &mut MultiplexedConnection, key: &str) -> bool {
 async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
     let s = setup().await;
     let mut c = s.conn().await;
-    const TAGGED: usize = 20_000;
-    for chunk in (0..TAGGED).collect::<Vec<_>>().chunks(2_000) {
+    const TAGGED: usize = 1_000_000;
+    for chunk in (0..TAGGED).collect::<Vec<_>>().chunks(10_000) {
         let mut pipe = redis::pipe();
         for i in chunk {
             pipe.cmd("SET").arg(format!("item:{i}")).arg("v").ignore();
@@ -175,7 +175,7 @@ async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
     assert_eq!(plan.total, Some(TAGGED as u64 + 100));
     assert!(
         plan.summary
-            .starts_with("Unlinks the 20100 keys tagged `big` (tag:big)"),
+            .starts_with("Unlinks the 1000100 keys tagged `big` (tag:big)"),
         "{}",
         plan.summary
     );
@@ -204,7 +204,7 @@ async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
         })
     };
     let id = s
-        .submit(Role::Operator, json!({"tag": "big", "batch": 500}))
+        .submit(Role::Operator, json!({"tag": "big", "batch": 1000}))
         .await
         .unwrap();
     let done = s.until(id, JobState::Succeeded).await;

@@ -288,7 +288,7 @@ async fn bad_recipes_and_targets_are_refused_with_the_reason() {
     let s = setup().await;
     let refused = |r: Result<_, Error>| match r {
         Err(Error::Invalid(m)) => m,
-        other => panic!("not refused: {:?}", other.map(|(p, id)| (p, id))),
+        other => panic!("not refused: {other:?}"),
     };
     let m = refused(s.submit("cache", "no_column").await);
     assert_eq!(

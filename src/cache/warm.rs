@@ -148,6 +148,20 @@ async fn read_only(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Stri
     Ok(tx)
 }
 
+/// The planner's estimate of the recipe's rows, for progress (counting them would run the query
+/// twice); the progress total grows if the query returns more.
+async fn estimate(tx: &mut Transaction<'static, Postgres>, recipe: &Recipe) -> Result<u64, String> {
+    let plan: serde_json::Value =
+        sqlx::query_scalar(&format!("EXPLAIN (FORMAT JSON) {}", recipe.sql))
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| pg_message(&e))?;
+    Ok(plan[0]["Plan"]["Plan Rows"]
+        .as_f64()
+        .unwrap_or(0.0)
+        .max(0.0) as u64)
+}
+
 /// The recipe's rows as JSON objects, in the query's order.
 fn rows_sql(recipe: &Recipe) -> String {
     format!("SELECT row_to_json(q)::text FROM ({}) AS q", recipe.sql)
@@ -389,11 +403,7 @@ impl JobKind for WarmCache {
         let (pool, mut link) = self.connect(&owner, recipe).map_err(failed)?;
         let started = Instant::now();
         let mut tx = read_only(&pool).await.map_err(failed)?;
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({}) AS q", recipe.sql))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| failed(pg_message(&e)))?;
-        let total = total.max(0) as u64;
+        let total = estimate(&mut tx, recipe).await.map_err(failed)?;
         let sql = rows_sql(recipe);
         let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
         let (mut read, mut written) = (Read::default(), Written::default());
