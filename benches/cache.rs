@@ -134,6 +134,7 @@ async fn main() {
             celery: None,
             counters: Vec::new(),
             recipes: Vec::new(),
+            ttl_policies: Vec::new(),
         },
         Target {
             name: "cache".into(),
@@ -141,6 +142,7 @@ async fn main() {
             url: url(redis.url(0)),
             celery: None,
             counters: Vec::new(),
+            ttl_policies: Vec::new(),
             recipes: vec![Recipe {
                 name: "items".into(),
                 postgres: "db".into(),

@@ -93,6 +93,7 @@ async fn main() {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let second = Duration::from_secs(1);

@@ -20,6 +20,7 @@ fn target(name: &str, url: &str) -> Target {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     }
 }
 

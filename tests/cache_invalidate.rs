@@ -50,6 +50,7 @@ async fn setup() -> Setup {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     }]);
     let runner = Runner::spawn(
         jobs.clone(),

@@ -72,6 +72,7 @@ async fn setup() -> Setup {
             celery: None,
             counters: Vec::new(),
             recipes: Vec::new(),
+            ttl_policies: Vec::new(),
         },
         Target {
             name: "cache".into(),
@@ -79,6 +80,7 @@ async fn setup() -> Setup {
             url: url(redis.url(0)),
             celery: None,
             counters: Vec::new(),
+            ttl_policies: Vec::new(),
             recipes: vec![
                 recipe(
                     "items",

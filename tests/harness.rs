@@ -195,6 +195,7 @@ async fn status_board_follows_stops_pauses_and_restarts() {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     };
     let targets = [
         target("db", TargetKind::Postgres, pg.url("postgres")),

@@ -88,6 +88,7 @@ async fn tables_sessions_sequences_and_wraparound_are_read_panel_by_panel() {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     };
     let w = Workloads::spawn(
         &[target],

@@ -46,6 +46,7 @@ fn targets(url: &str) -> Vec<Target> {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     }]
 }
 

@@ -22,6 +22,7 @@ fn target(name: &str, url: String) -> Target {
         celery: None,
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     }
 }
 

@@ -29,6 +29,7 @@ fn broker(redis: &RedisServer) -> Target {
         }),
         counters: Vec::new(),
         recipes: Vec::new(),
+        ttl_policies: Vec::new(),
     }
 }
 

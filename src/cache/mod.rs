@@ -6,9 +6,12 @@
 //! The types are shared with the browser; the reads sit in `inspect.rs`.
 
 #[cfg(feature = "services")]
+pub mod analyze;
+#[cfg(feature = "services")]
 pub mod inspect;
 #[cfg(feature = "services")]
 pub mod invalidate;
+pub mod keyspace;
 #[cfg(feature = "services")]
 pub mod pattern;
 #[cfg(feature = "services")]

@@ -14,6 +14,7 @@ use super::access::AccessSection;
 use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, Result, Target};
 use crate::TargetKind;
 use crate::cache::HitCounter;
+use crate::cache::keyspace::TtlPolicy;
 use crate::cache::recipe::{Recipe, Template, WarmValue};
 use crate::jobs::Backoff;
 use crate::postgres::workload::SlowQuery;
@@ -265,6 +266,43 @@ struct RedisEntry {
     counters: Vec<Spanned<CounterEntry>>,
     #[serde(default)]
     recipes: Vec<Spanned<RecipeEntry>>,
+    #[serde(default)]
+    ttl_policies: Vec<Spanned<TtlPolicyEntry>>,
+}
+
+/// `[[redis.ttl_policies]]`: the longest TTL keys under a prefix should have.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TtlPolicyEntry {
+    prefix: String,
+    max_ttl_secs: u64,
+}
+
+impl TtlPolicyEntry {
+    fn validate(self) -> std::result::Result<TtlPolicy, String> {
+        if self.prefix.is_empty()
+            || self.prefix.len() > 256
+            || self
+                .prefix
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(format!(
+                "invalid TTL policy prefix {:?}: expected 1 to 256 bytes without spaces or control characters",
+                self.prefix
+            ));
+        }
+        if self.max_ttl_secs == 0 {
+            return Err(format!(
+                "TTL policy `{}`: `max_ttl_secs` must be at least 1",
+                self.prefix
+            ));
+        }
+        Ok(TtlPolicy {
+            prefix: self.prefix,
+            max_ttl_secs: self.max_ttl_secs,
+        })
+    }
 }
 
 /// `[[redis.recipes]]`: a cache-warming recipe writing into this target.
@@ -453,8 +491,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                 t.name,
                 t.url,
                 None,
-                Vec::new(),
-                Vec::new(),
+                Default::default(),
             )
         })
         .chain(file.redis.into_iter().map(|t| {
@@ -463,8 +500,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                 t.name,
                 t.url,
                 None,
-                t.counters,
-                t.recipes,
+                (t.counters, t.recipes, t.ttl_policies),
             )
         }))
         .chain(file.celery.into_iter().map(|c| {
@@ -473,15 +509,14 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
                 c.name,
                 c.url,
                 Some((c.queues, c.global_keyprefix)),
-                Vec::new(),
-                Vec::new(),
+                Default::default(),
             )
         }));
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     // Recipes are checked against the PostgreSQL targets once every target is known.
     let mut sources: Vec<RecipeSource> = Vec::new();
-    for (kind, name, url, celery, counter_entries, recipe_entries) in entries {
+    for (kind, name, url, celery, (counter_entries, recipe_entries, policy_entries)) in entries {
         let name_span = name.span();
         let name = name.into_inner();
         validate_name("target", &name).map_err(|m| at(Some(name_span.clone()), m))?;
@@ -563,6 +598,24 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
             });
             recipes.push(recipe);
         }
+        let mut ttl_policies: Vec<TtlPolicy> = Vec::with_capacity(policy_entries.len());
+        for entry in policy_entries {
+            let span = entry.span();
+            let policy = entry
+                .into_inner()
+                .validate()
+                .map_err(|m| at(Some(span.clone()), m))?;
+            if ttl_policies.iter().any(|p| p.prefix == policy.prefix) {
+                return Err(at(
+                    Some(span),
+                    format!(
+                        "duplicate TTL policy for prefix `{}` on target `{name}`",
+                        policy.prefix
+                    ),
+                ));
+            }
+            ttl_policies.push(policy);
+        }
         config.targets.push(Target {
             name,
             kind,
@@ -570,6 +623,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
             celery,
             counters,
             recipes,
+            ttl_policies,
         });
     }
     for RecipeSource {

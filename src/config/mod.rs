@@ -118,6 +118,8 @@ pub struct Target {
     pub counters: Vec<crate::cache::HitCounter>,
     /// Cache-warming recipes writing into this target, for Redis targets only.
     pub recipes: Vec<crate::cache::recipe::Recipe>,
+    /// The longest TTL per key prefix, checked by keyspace analysis, for Redis targets only.
+    pub ttl_policies: Vec<crate::cache::keyspace::TtlPolicy>,
 }
 
 /// How a Celery broker lays out its queues on Redis.
@@ -224,6 +226,7 @@ impl Config {
                 celery: None,
                 counters: Vec::new(),
                 recipes: Vec::new(),
+                ttl_policies: Vec::new(),
             });
         }
         Ok(())

@@ -161,6 +161,35 @@ fn redis_targets_carry_warming_recipes_checked_against_their_source() {
 }
 
 #[test]
+fn redis_targets_carry_ttl_policies() {
+    let head = "[[redis]]\nname = \"cache\"\nurl = \"redis://c/0\"\n[[redis.ttl_policies]]\n";
+    let config = parse(&format!("{head}prefix = \"resp:\"\nmax_ttl_secs = 3600\n")).unwrap();
+    assert_eq!(
+        config.targets[0].ttl_policies,
+        [crate::cache::keyspace::TtlPolicy {
+            prefix: "resp:".into(),
+            max_ttl_secs: 3600
+        }]
+    );
+    let zero = parse(&format!("{head}prefix = \"resp:\"\nmax_ttl_secs = 0\n")).unwrap_err();
+    assert!(
+        zero.to_string()
+            .starts_with("pitwall.toml:4:1: TTL policy `resp:`: `max_ttl_secs` must be at least 1"),
+        "{zero}"
+    );
+    let twice = parse(&format!(
+        "{head}prefix = \"a:\"\nmax_ttl_secs = 1\n[[redis.ttl_policies]]\nprefix = \"a:\"\nmax_ttl_secs = 2\n"
+    ))
+    .unwrap_err();
+    assert!(
+        twice
+            .to_string()
+            .contains("duplicate TTL policy for prefix `a:` on target `cache`"),
+        "{twice}"
+    );
+}
+
+#[test]
 fn unknown_key_is_located_and_named() {
     let err = parse("listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n").unwrap_err();
     let msg = err.to_string();

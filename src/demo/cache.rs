@@ -9,6 +9,7 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 use super::{Scale, every};
+use crate::cache::keyspace::TtlPolicy;
 use crate::cache::recipe::{Recipe, Template, WarmValue};
 
 /// Runs the cache traffic until aborted.
@@ -79,6 +80,18 @@ pub fn recipes(source: &str) -> Vec<Recipe> {
             timeout_secs: 60,
         },
     ]
+}
+
+/// The demo cache's TTL policies: model responses live an hour (plus the workload's jitter),
+/// warmed profiles and summaries a day.
+pub fn ttl_policies() -> Vec<TtlPolicy> {
+    [("ai_cache:response:", 3_660), ("cache:", 86_400)]
+        .into_iter()
+        .map(|(prefix, max_ttl_secs)| TtlPolicy {
+            prefix: prefix.into(),
+            max_ttl_secs,
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -126,6 +126,7 @@ impl Demo {
                 celery: None,
                 counters: Vec::new(),
                 recipes: Vec::new(),
+                ttl_policies: Vec::new(),
             },
             Target {
                 name: "cache".into(),
@@ -139,6 +140,7 @@ impl Demo {
                     cost_per_miss: Some(0.002),
                 }],
                 recipes: cache::recipes("app-db"),
+                ttl_policies: cache::ttl_policies(),
             },
             Target {
                 name: "tasks".into(),
@@ -150,6 +152,7 @@ impl Demo {
                 }),
                 counters: Vec::new(),
                 recipes: Vec::new(),
+                ttl_policies: Vec::new(),
             },
         ]
     }

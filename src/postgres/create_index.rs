@@ -1007,6 +1007,7 @@ mod tests {
             celery: None,
             counters: Vec::new(),
             recipes: Vec::new(),
+            ttl_policies: Vec::new(),
         }]));
         for (p, why) in [
             (

@@ -567,6 +567,7 @@ mod tests {
             celery: None,
             counters: Vec::new(),
             recipes: Vec::new(),
+            ttl_policies: Vec::new(),
         }]));
         let e = kind
             .plan(Some("db"), &json!({"table": "t;"}))

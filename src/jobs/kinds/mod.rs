@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor, Row};
 
 use super::{Checkpoint, JobContext, Kinds};
+use crate::cache::analyze::AnalyzeKeyspace;
 use crate::cache::invalidate::InvalidateTag;
 use crate::cache::pattern::InvalidatePattern;
 use crate::cache::prune::PruneTag;
@@ -36,6 +37,7 @@ pub fn all(targets: &[Target]) -> Kinds {
         Arc::new(PruneTag::new(urls.clone())),
         Arc::new(InvalidatePattern::new(urls)),
         Arc::new(WarmCache::new(targets)),
+        Arc::new(AnalyzeKeyspace::new(targets)),
     ])
 }
 
@@ -387,6 +389,7 @@ mod tests {
             celery: None,
             counters: Vec::new(),
             recipes: Vec::new(),
+            ttl_policies: Vec::new(),
         }
     }
 
