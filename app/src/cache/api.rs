@@ -62,6 +62,41 @@ pub async fn cache_tags(target: String) -> Result<pitwall::cache::TagRegistry, A
         .map_err(|e| read_failed(&target, e))
 }
 
+/// The newest finished keyspace analysis of a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyspaceAnalysis {
+    /// Its job.
+    pub job: i64,
+    /// When it finished, Unix ms.
+    pub finished_at_ms: u64,
+    /// What it found.
+    pub report: pitwall::cache::keyspace::KeyspaceReport,
+}
+
+/// The newest successful `analyze_keyspace` job of `target`, if any.
+#[server(endpoint = "cache_keyspace", input = GetUrl)]
+pub async fn cache_keyspace(target: String) -> Result<Option<KeyspaceAnalysis>, AppError> {
+    use pitwall::jobs::{JobFilter, JobState, Jobs};
+    require(pitwall::access::Role::Viewer)?;
+    let page = service::<Jobs>()?
+        .page(&JobFilter {
+            kind: Some("analyze_keyspace".into()),
+            state: Some(JobState::Succeeded),
+            target: Some(target),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| fail(AppError::Server(e.to_string())))?;
+    Ok(page.rows.into_iter().next().and_then(|job| {
+        Some(KeyspaceAnalysis {
+            job: job.id,
+            finished_at_ms: job.finished_at_ms?,
+            report: serde_json::from_value(job.report?).ok()?,
+        })
+    }))
+}
+
 /// A failed read of `target`: an unknown target is the asker's mistake, anything else the
 /// server's.
 #[cfg(feature = "ssr")]

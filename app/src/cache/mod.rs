@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use pitwall::Unit;
+use pitwall::cache::keyspace::{KeyspaceReport, TTL_BUCKETS};
 use pitwall::cache::recipe::Recipe;
 use pitwall::cache::{
     CacheDetails, DbKeys, HitCounter, Latency, ServerFacts, Setting, SlowLog, TagLayout,
@@ -22,7 +23,7 @@ use crate::components::{Figure, FigureGrid, panel_card};
 use crate::components::{refresh_every, target_picker};
 use crate::jobs::start_link;
 use crate::live::Live;
-use api::{cache_server, cache_tags};
+use api::{KeyspaceAnalysis, cache_keyspace, cache_server, cache_tags};
 
 /// The live figures of every Redis target.
 fn figures(s: &Snapshot) -> Vec<Figure> {
@@ -91,6 +92,7 @@ fn details(d: CacheDetails, first: Option<Reading>) -> impl IntoView {
             {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
         </div>
         <TagsPanel target=t.clone()/>
+        <KeyspacePanel target=t.clone()/>
         {recipes(&t, d.recipes)}
         {panel_card(format!("Slow log of {t}"), d.slowlog, move |s| slowlog(now, s).into_any())}
         {panel_card(format!("Latency of {t}"), d.latency, move |l| latency(now, l).into_any())}
@@ -253,6 +255,149 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
         </table>
     }
     .into_any()
+}
+
+/// The newest keyspace analysis of `target`, and a link that plans the next one.
+#[component]
+fn KeyspacePanel(target: String) -> impl IntoView {
+    let analysis = {
+        let target = target.clone();
+        Resource::new(move || target.clone(), cache_keyspace)
+    };
+    let analyze = start_link(
+        "analyze_keyspace",
+        &target,
+        &serde_json::json!({ "separator": ":", "depth": 2, "sample": 100_000 }),
+    );
+    view! {
+        <section class="card" aria-label=format!("Keyspace of {target}")>
+            <h2>"Keyspace"</h2>
+            <Transition fallback=|| view! { <p>"Reading the last analysis…"</p> }>
+                {move || Suspend::new(async move {
+                    match analysis.await {
+                        Ok(Some(a)) => keyspace_report(a).into_any(),
+                        Ok(None) => view! { <p class="empty">"Not analysed yet."</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <p><a href=analyze>"Analyze keyspace…"</a>" (a job: a paced, sampled SCAN; it changes nothing)"</p>
+        </section>
+    }
+}
+
+fn keyspace_report(a: KeyspaceAnalysis) -> impl IntoView {
+    let KeyspaceReport {
+        separator,
+        sampled,
+        keys,
+        complete,
+        memory_known,
+        prefixes,
+        top_keys,
+        policies,
+        ..
+    } = a.report;
+    let hint = format!(
+        "Job {} finished {}: {} of {} keys looked at{}; prefixes cut at `{separator}`.{}",
+        a.job,
+        pitwall::format_utc(a.finished_at_ms),
+        Unit::Count.format(sampled as f64),
+        Unit::Count.format(keys as f64),
+        if complete { "" } else { " (a sample)" },
+        if memory_known {
+            ""
+        } else {
+            " MEMORY USAGE is not allowed here: no sizes."
+        },
+    );
+    let bucket_heads = TTL_BUCKETS
+        .iter()
+        .map(|(_, label)| *label)
+        .chain(["≥ 7 d"])
+        .map(|l| view! { <th scope="col" class="num">{l}</th> })
+        .collect_view();
+    view! {
+        <p class="hint">{hint}</p>
+        <table aria-label="Keys per prefix">
+            <thead>
+                <tr>
+                    <th scope="col">"Prefix"</th>
+                    <th scope="col" class="num">"Keys"</th>
+                    <th scope="col" class="num">"Memory"</th>
+                    <th scope="col" class="num">"No TTL"</th>
+                    {bucket_heads}
+                    <th scope="col">"Types"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {prefixes.into_iter().map(|p| {
+                    let types: Vec<String> = p.types.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                    view! {
+                        <tr>
+                            <th scope="row">{p.prefix}</th>
+                            <td class="num">{Unit::Count.format(p.keys as f64)}</td>
+                            <td class="num">{if memory_known { Unit::Bytes.format(p.memory_bytes as f64) } else { "—".into() }}</td>
+                            <td class="num">{Unit::Count.format(p.no_ttl as f64)}</td>
+                            {p.ttl_buckets.iter().map(|n| view! { <td class="num">{Unit::Count.format(*n as f64)}</td> }).collect_view()}
+                            <td>{types.join(", ")}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        {(!policies.is_empty()).then(|| view! {
+            <table aria-label="TTL policies">
+                <thead>
+                    <tr>
+                        <th scope="col">"Prefix"</th>
+                        <th scope="col" class="num">"Longest TTL"</th>
+                        <th scope="col" class="num">"Keys"</th>
+                        <th scope="col" class="num">"No TTL"</th>
+                        <th scope="col" class="num">"TTL too long"</th>
+                        <th scope="col">"Examples"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {policies.into_iter().map(|p| {
+                        let kept = p.kept();
+                        view! {
+                            <tr class:warn=!kept>
+                                <th scope="row">{p.policy.prefix.clone()}</th>
+                                <td class="num">{Unit::Seconds.format(p.policy.max_ttl_secs as f64)}</td>
+                                <td class="num">{Unit::Count.format(p.keys as f64)}</td>
+                                <td class="num">{Unit::Count.format(p.no_ttl as f64)}</td>
+                                <td class="num">{Unit::Count.format(p.too_long as f64)}</td>
+                                <td>{if kept { "kept".to_owned() } else { p.samples.join(", ") }}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+        {(!top_keys.is_empty()).then(|| view! {
+            <table aria-label="Largest keys">
+                <thead>
+                    <tr>
+                        <th scope="col">"Key"</th>
+                        <th scope="col">"Type"</th>
+                        <th scope="col" class="num">"Memory"</th>
+                        <th scope="col" class="num">"TTL"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {top_keys.into_iter().map(|k| view! {
+                        <tr>
+                            <th scope="row">{pitwall::format::truncate(&k.key, 80)}</th>
+                            <td>{k.kind}</td>
+                            <td class="num">{Unit::Bytes.format(k.memory_bytes as f64)}</td>
+                            <td class="num">{k.ttl_secs.map_or_else(|| "none".to_owned(), |t| Unit::Seconds.format(t as f64))}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+    }
 }
 
 /// The warming recipes writing into `target`, each with a link that plans its job.
