@@ -15,6 +15,15 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// The name in config sections and metric labels: `postgres`, `redis`, `celery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Postgres => "postgres",
+            TargetKind::Redis => "redis",
+            TargetKind::Celery => "celery",
+        }
+    }
+
     /// The label shown to people.
     pub fn label(self) -> &'static str {
         match self {

@@ -107,3 +107,30 @@ test("a recipe is warmed from the cache page, and a second run with refresh-ahea
   await expect(pro.getByRole("cell").nth(1)).toHaveText(/^[1-9][\d,]*$/);
   await expect(pro.getByRole("link", { name: /^Prune tag plan:/ })).toBeVisible();
 });
+
+test("the keyspace is analysed by a job and shown per prefix, with the TTL policies' offenders", async ({ page }) => {
+  test.setTimeout(90_000);
+  await page.goto("/cache");
+  await page.locator("body[data-hydrated]").waitFor();
+  await page.getByRole("link", { name: "Analyze keyspace…" }).click();
+  await expect(page).toHaveURL(/\/jobs\?kind=analyze_keyspace&target=cache&params=/);
+  await page.locator("body[data-hydrated]").waitFor();
+  const start = page.getByRole("region", { name: "Start a job" });
+  await start.getByRole("button", { name: "Plan" }).click();
+  const plan = start.getByRole("region", { name: "Plan" });
+  await expect(plan).toContainText(/Looks at \d+ of the \d+ keys with a paced SCAN/);
+  await plan.getByRole("button", { name: "Start job" }).click();
+  await start.getByRole("status").getByRole("link").click();
+  await expect(page.getByRole("definition").filter({ hasText: /^succeeded$/ })).toBeVisible({ timeout: 60_000 });
+
+  await page.goto("/cache");
+  await page.locator("body[data-hydrated]").waitFor();
+  const keyspace = page.getByRole("region", { name: "Keyspace of cache" });
+  await expect(keyspace).toContainText(/Job \d+ finished/);
+  const prefixes = keyspace.getByRole("table", { name: "Keys per prefix" });
+  const summaries = prefixes.getByRole("row").filter({ has: page.getByRole("rowheader", { name: "cache:project:", exact: true }) });
+  await expect(summaries.getByRole("cell").first()).toHaveText(/^[1-9][\d,]*$/);
+  const policies = keyspace.getByRole("table", { name: "TTL policies" });
+  await expect(policies.getByRole("rowheader", { name: "ai_cache:response:" })).toBeVisible();
+  await expect(keyspace.getByRole("table", { name: "Largest keys" })).toBeVisible();
+});

@@ -2,7 +2,7 @@
 //! then the environment overrides.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -71,6 +71,16 @@ enum Command {
     /// PostgreSQL: slow queries, index suggestions, and index builds and vacuums as jobs.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Write the metric history in the store (one-minute buckets of every collected figure) to a
+    /// JSON file.
+    Metrics {
+        /// The file to write (replaced whole, never left half-written).
+        #[arg(long, value_name = "FILE.json")]
+        export: PathBuf,
+        /// How far back: `30m`, `6h`, `7d`.
+        #[arg(long, default_value = "1h")]
+        since: String,
+    },
     /// Redis caches: figures, keys, slow log and latency.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -333,6 +343,8 @@ pub enum Error {
     Db(String),
     #[error("{0}")]
     Cache(String),
+    #[error("{0}")]
+    Metrics(String),
     #[error("--params: {0}")]
     Params(serde_json::Error),
     #[error("{0} target(s) down")]
@@ -394,6 +406,7 @@ impl Cli {
             Command::Jobs(command) => jobs(command, &config).await?,
             Command::Db(command) => db(command, &config).await?,
             Command::Cache(command) => cache(command, &config).await?,
+            Command::Metrics { export, since } => export_metrics(&config, &export, &since).await?,
         }
         Ok(())
     }
@@ -610,6 +623,65 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
             }
         },
     }
+    Ok(())
+}
+
+/// Writes the stored metric history since `since` ago to `path` as JSON: per series (target,
+/// family, metric) its buckets. Written to a temporary file beside it, then renamed.
+async fn export_metrics(config: &Config, path: &Path, since: &str) -> Result<(), Error> {
+    let since_ms = pitwall::embed::parse_duration(since).ok_or_else(|| {
+        Error::Metrics(format!(
+            "--since must be a duration such as `30m`, `6h` or `7d`, not `{since}`"
+        ))
+    })?;
+    let to_ms = pitwall::status::now_ms();
+    let from_ms = to_ms.saturating_sub(since_ms);
+    let store = pitwall::store::open(&config.data_dir).await?;
+    let buckets = store.all_buckets(from_ms, to_ms).await?;
+    let mut series: Vec<serde_json::Value> = Vec::new();
+    for group in buckets.chunk_by(|a, b| a.series == b.series && a.width_ms == b.width_ms) {
+        let (name, width_ms) = (&group[0].series, group[0].width_ms);
+        let mut parts = name.splitn(3, '/');
+        let (target, family, metric) = (parts.next(), parts.next(), parts.next());
+        series.push(serde_json::json!({
+            "target": target,
+            "family": family,
+            "metric": metric,
+            "bucket_ms": width_ms,
+            "points": group
+                .iter()
+                .map(|b| serde_json::json!({
+                    "start_ms": b.start_ms,
+                    "min": b.min,
+                    "avg": b.avg,
+                    "max": b.max,
+                    "last": b.last,
+                    "samples": b.samples,
+                }))
+                .collect::<Vec<_>>(),
+        }));
+    }
+    let document = serde_json::json!({
+        "exported_at_ms": to_ms,
+        "from_ms": from_ms,
+        "to_ms": to_ms,
+        "series": series,
+    });
+    let failed = |e: std::io::Error| Error::Metrics(format!("writing {}: {e}", path.display()));
+    let partial = path.with_extension("json.partial");
+    std::fs::write(
+        &partial,
+        serde_json::to_vec_pretty(&document).expect("JSON encodes"),
+    )
+    .map_err(failed)?;
+    std::fs::rename(&partial, path).map_err(failed)?;
+    println!(
+        "wrote {} series ({} buckets) since {} to {}",
+        series.len(),
+        buckets.len(),
+        pitwall::format_utc(from_ms),
+        path.display()
+    );
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use pitwall::telemetry::{Telemetry, collect};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::site::{self, Site};
 
@@ -152,6 +153,13 @@ impl Console {
         }
         let trusted_proxy = config.access.trusted_proxy.map(Arc::new);
         let stopping = watch::Sender::new(false);
+        let active_jobs = jobs.watch_active(Duration::from_millis(500));
+        let metrics = Metrics::new(
+            telemetry.clone(),
+            board.clone(),
+            active_jobs.clone(),
+            config.metrics.token.clone(),
+        );
         let state = AppState {
             leptos_options: site.leptos_options(addr),
             board,
@@ -162,7 +170,8 @@ impl Console {
             thresholds: config.thresholds,
             embeds,
             embed_policy: Arc::new(config.embed),
-            active_jobs: jobs.watch_active(Duration::from_millis(500)),
+            active_jobs: active_jobs.clone(),
+            metrics,
             brokers: Brokers::new(&config.targets, config.telemetry.timeout),
             caches: Caches::new(&config.targets, config.telemetry.timeout),
             workloads: Workloads::spawn(

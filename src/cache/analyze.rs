@@ -260,7 +260,7 @@ impl Tally {
                 kind: s.kind,
                 ttl_secs,
             });
-            self.top.sort_by(|a, b| b.memory_bytes.cmp(&a.memory_bytes));
+            self.top.sort_by_key(|k| std::cmp::Reverse(k.memory_bytes));
             self.top.truncate(TOP_KEYS);
         }
     }
@@ -272,7 +272,7 @@ impl Tally {
             .map(|(prefix, (mut stats, types))| {
                 stats.prefix = prefix;
                 stats.types = types.into_iter().collect();
-                stats.types.sort_by(|a, b| b.1.cmp(&a.1));
+                stats.types.sort_by_key(|t| std::cmp::Reverse(t.1));
                 stats
             })
             .collect();

@@ -11,7 +11,7 @@ use toml::Spanned;
 use std::time::Duration;
 
 use super::access::AccessSection;
-use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, Result, Target};
+use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, MetricsConfig, Result, Target};
 use crate::TargetKind;
 use crate::cache::HitCounter;
 use crate::cache::keyspace::TtlPolicy;
@@ -39,6 +39,34 @@ struct File {
     embed: Option<Spanned<EmbedSection>>,
     jobs: Option<Spanned<JobsSection>>,
     queries: Option<Spanned<QueriesSection>>,
+    metrics: Option<Spanned<MetricsSection>>,
+}
+
+/// The `[metrics]` table: who may scrape `/metrics`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    token: Option<String>,
+}
+
+impl MetricsSection {
+    fn validate(self) -> std::result::Result<MetricsConfig, String> {
+        Ok(MetricsConfig {
+            token: self.token.as_deref().map(check_token).transpose()?,
+        })
+    }
+}
+
+/// Checks a bearer token: 16 to 256 visible ASCII characters.
+pub(super) fn check_token(token: &str) -> std::result::Result<String, String> {
+    if (16..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(token.to_owned())
+    } else {
+        Err(format!(
+            "the metrics token must be 16 to 256 visible ASCII characters (it has {})",
+            token.len()
+        ))
+    }
 }
 
 /// The `[queries]` table: when a statement counts as slow.
@@ -480,6 +508,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
         thresholds: section(file.resources, |s| s.validate(), at)?,
         jobs: section(file.jobs, |s| s.validate(), at)?,
         queries: section(file.queries, |s| s.validate(), at)?,
+        metrics: section(file.metrics, |s| s.validate(), at)?,
         embed: section(file.embed, |s| s.validate(), at)?,
     };
     let entries = file

@@ -1,7 +1,7 @@
 //! Console configuration: `pitwall.toml` plus environment overrides.
 //!
-//! The file is optional. `PITWALL_ADDR`, `PITWALL_DATA` and `PITWALL_SITE` override the listen
-//! address, the data directory and the site directory; `DATABASE_URL` and `REDIS_URL` each add one target (named `postgres` and `redis`)
+//! The file is optional. `PITWALL_ADDR`, `PITWALL_DATA`, `PITWALL_SITE` and `PITWALL_METRICS_TOKEN`
+//! override the listen address, the data directory, the site directory and the `/metrics` token; `DATABASE_URL` and `REDIS_URL` each add one target (named `postgres` and `redis`)
 //! without a file. Every mistake is reported with the file, line and column, or the variable.
 
 mod access;
@@ -50,6 +50,23 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// When a statement counts as slow (`[queries]`).
     pub queries: crate::postgres::workload::SlowQuery,
+    /// Who may scrape `/metrics` (`[metrics]`).
+    pub metrics: MetricsConfig,
+}
+
+/// Who may scrape `/metrics` (`[metrics]`; `PITWALL_METRICS_TOKEN` overrides the token).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// With a token, a scrape needs `Authorization: Bearer <token>`; without, it is open.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// How this console runs maintenance jobs (`[jobs]`).
@@ -145,6 +162,7 @@ impl Default for Config {
             embed: EmbedPolicy::default(),
             jobs: JobsConfig::default(),
             queries: Default::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -201,6 +219,12 @@ impl Config {
         }
         if let Some(dir) = env("PITWALL_SITE") {
             self.site_dir = Some(PathBuf::from(dir));
+        }
+        if let Some(token) = env("PITWALL_METRICS_TOKEN") {
+            self.metrics.token = Some(file::check_token(&token).map_err(|message| Error::Env {
+                var: "PITWALL_METRICS_TOKEN",
+                message,
+            })?);
         }
         for (var, name, kind) in [
             ("DATABASE_URL", "postgres", TargetKind::Postgres),

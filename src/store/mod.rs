@@ -126,6 +126,9 @@ pub trait Store: Send + Sync + 'static {
         to_ms: u64,
     ) -> Result<Vec<Bucket>>;
 
+    /// Every series' buckets starting in `[from_ms, to_ms)`, by series then time (for export).
+    async fn all_buckets(&self, from_ms: u64, to_ms: u64) -> Result<Vec<Bucket>>;
+
     /// Removes buckets that start before `before_ms`; returns how many.
     async fn prune_buckets(&self, before_ms: u64) -> Result<u64>;
 

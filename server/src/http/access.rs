@@ -32,6 +32,7 @@ fn is_open(path: &str) -> bool {
             | "/api/embed_panel"
             | "/health"
             | "/ready"
+            | "/metrics"
             | "/favicon.svg"
             | "/robots.txt"
     ) || path.starts_with("/pkg/")

@@ -4,6 +4,7 @@
 mod access;
 mod assets;
 mod health;
+pub mod metrics;
 mod security;
 mod stream;
 
@@ -64,8 +65,16 @@ pub struct AppState {
     pub workloads: Workloads,
     /// The Redis targets, for the Cache page's details.
     pub caches: Caches,
+    /// The `/metrics` registry and the request counters.
+    pub metrics: metrics::Metrics,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl FromRef<AppState> for metrics::Metrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -120,6 +129,7 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/stream", get(stream::stream))
         .route("/login", post(access::sign_in))
         .route("/logout", post(access::sign_out))
@@ -129,6 +139,9 @@ pub fn router(state: AppState) -> Router {
             let options = options.clone();
             move || shell(options.clone())
         })
+        // Every route's requests, counted and timed under the route's pattern (never the raw
+        // path); static files and unknown paths are not routes and are not counted.
+        .route_layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .fallback_service(assets::public(&options, not_found))
         .layer(from_fn_with_state(state.clone(), access::guard))
         .layer(from_fn(security::same_origin_only))

@@ -48,15 +48,44 @@ pub async fn load(
         .into_iter()
         .map(|r| Bucket {
             series: series.to_owned(),
-            start_ms: r.get::<i64, _>("bucket_start") as u64,
             width_ms,
-            min: r.get("min"),
-            avg: r.get("avg"),
-            max: r.get("max"),
-            last: r.get("last"),
-            samples: r.get::<i64, _>("samples") as u32,
+            ..bucket(&r)
         })
         .collect())
+}
+
+pub async fn load_all(pool: &SqlitePool, from_ms: u64, to_ms: u64) -> Result<Vec<Bucket>> {
+    let rows = sqlx::query(
+        "SELECT series, bucket_start, bucket_ms, min, avg, max, last, samples FROM metric_history
+         WHERE bucket_start >= ? AND bucket_start < ?
+         ORDER BY series, bucket_ms, bucket_start",
+    )
+    .bind(from_ms.min(i64::MAX as u64) as i64)
+    .bind(to_ms.min(i64::MAX as u64) as i64)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Bucket {
+            series: r.get("series"),
+            width_ms: r.get::<i64, _>("bucket_ms") as u64,
+            ..bucket(r)
+        })
+        .collect())
+}
+
+/// A row's figures (series and width are the caller's).
+fn bucket(r: &sqlx::sqlite::SqliteRow) -> Bucket {
+    Bucket {
+        series: String::new(),
+        start_ms: r.get::<i64, _>("bucket_start") as u64,
+        width_ms: 0,
+        min: r.get("min"),
+        avg: r.get("avg"),
+        max: r.get("max"),
+        last: r.get("last"),
+        samples: r.get::<i64, _>("samples") as u32,
+    }
 }
 
 pub async fn prune(pool: &SqlitePool, before_ms: u64) -> Result<u64> {

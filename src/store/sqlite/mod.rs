@@ -165,6 +165,10 @@ impl Store for SqliteStore {
         history::load(&self.pool, series, width_ms, from_ms, to_ms).await
     }
 
+    async fn all_buckets(&self, from_ms: u64, to_ms: u64) -> Result<Vec<Bucket>> {
+        history::load_all(&self.pool, from_ms, to_ms).await
+    }
+
     async fn prune_buckets(&self, before_ms: u64) -> Result<u64> {
         history::prune(&self.pool, before_ms).await
     }
