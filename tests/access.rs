@@ -103,7 +103,7 @@ async fn refused_changes_write_nothing() {
 #[tokio::test]
 async fn sessions_end_after_inactivity_and_activity_keeps_them() {
     let settings = AccessSettings {
-        idle: Duration::from_millis(1_200),
+        idle: Duration::from_millis(2_000),
         ..AccessSettings::default()
     };
     let (_dir, access, _) = access_with(settings).await;
@@ -124,9 +124,10 @@ async fn sessions_end_after_inactivity_and_activity_keeps_them() {
         .sign_in("ann", "ann-password-1", None, None)
         .await
         .unwrap();
-    // The busy session is used every 400 ms for 2.4 s, twice the idle timeout.
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+    // The busy session is used every 500 ms for 4 s, twice the idle timeout (wide margins: a
+    // loaded machine can hold a step back by a second).
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let user = access.authenticate(busy.expose()).await;
         assert_eq!(
             user.map(|u| u.username).as_deref(),
