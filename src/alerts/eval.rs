@@ -3,7 +3,6 @@
 //! It never queries a target.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::rule::{Aggregation, Metric, Query};
@@ -146,6 +145,8 @@ pub struct Evaluator {
     /// Per rule: instances by target, then by metric.
     instances: Vec<HashMap<String, HashMap<String, Instance>>>,
     round: u64,
+    /// How many alerts the last evaluation returned (the next one's first guess).
+    shown: usize,
     key: String,
 }
 
@@ -156,6 +157,7 @@ impl Evaluator {
             instances: rules.iter().map(|_| HashMap::new()).collect(),
             rules,
             round: 0,
+            shown: 0,
             key: String::new(),
         }
     }
@@ -167,7 +169,7 @@ impl Evaluator {
 
     /// Judges every rule at `now_ms` from the latest `snapshot`, target `statuses` and `rings`,
     /// and returns every instance that is not inactive: firing, pending, error, no data, resolved,
-    /// then by severity (most urgent first), rule, target and labels.
+    /// then by severity (most urgent first), then in rule order and snapshot order.
     pub fn evaluate(
         &mut self,
         now_ms: u64,
@@ -184,7 +186,7 @@ impl Evaluator {
             .iter()
             .map(|r| status_of(&r.target))
             .collect();
-        let mut alerts = Vec::new();
+        let mut alerts = Vec::with_capacity(self.shown);
         for (rule, instances) in self.rules.iter().zip(&mut self.instances) {
             let wanted =
                 |target: &str| rule.targets.is_empty() || rule.targets.iter().any(|t| t == target);
@@ -237,13 +239,13 @@ impl Evaluator {
                             let outcome = match unjudgeable(reading, *status) {
                                 Some(outcome) => outcome,
                                 None => {
+                                    // The series key, without formatting: this runs per instance.
                                     self.key.clear();
-                                    let _ = write!(
-                                        self.key,
-                                        "{}/{}/{name}",
-                                        reading.target,
-                                        family.as_str()
-                                    );
+                                    for part in
+                                        [reading.target.as_str(), "/", family.as_str(), "/", name]
+                                    {
+                                        self.key.push_str(part);
+                                    }
                                     let points = rings.get(&self.key).map(|r| r.iter_since(since));
                                     match points.and_then(|p| aggregate(p, *aggregation)) {
                                         Some(value) if value.is_finite() => figure(rule, value),
@@ -276,14 +278,9 @@ impl Evaluator {
                 !by_metric.is_empty()
             });
         }
-        alerts.sort_by(|a, b| {
-            rank(a.state)
-                .cmp(&rank(b.state))
-                .then(b.severity.cmp(&a.severity))
-                .then_with(|| a.rule.cmp(&b.rule))
-                .then_with(|| a.target.cmp(&b.target))
-                .then_with(|| a.labels.cmp(&b.labels))
-        });
+        // Stable: within a state and severity, rules stay in their order and targets in theirs.
+        alerts.sort_by_key(|a| (rank(a.state), std::cmp::Reverse(a.severity)));
+        self.shown = alerts.len();
         alerts
     }
 }
