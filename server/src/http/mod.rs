@@ -17,6 +17,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use pitwall::access::Access;
+use pitwall::alerts::Alerts;
 use pitwall::cache::inspect::Caches;
 use pitwall::config::{EmbedPolicy, TrustedProxy};
 use pitwall::embed::Embeds;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub workloads: Workloads,
     /// The Redis targets, for the Cache page's details.
     pub caches: Caches,
+    /// The current alerts, judged on every snapshot.
+    pub alerts: Alerts,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -86,13 +89,14 @@ pub fn router(state: AppState) -> Router {
         );
         let thresholds = state.thresholds;
         let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
-        let (jobs, kinds, active_jobs, brokers, workloads, caches) = (
+        let (jobs, kinds, active_jobs, brokers, workloads, caches, alerts) = (
             state.jobs.clone(),
             state.kinds.clone(),
             state.active_jobs.clone(),
             state.brokers.clone(),
             state.workloads.clone(),
             state.caches.clone(),
+            state.alerts.clone(),
         );
         move || {
             provide_context(board.clone());
@@ -107,6 +111,7 @@ pub fn router(state: AppState) -> Router {
             provide_context(brokers.clone());
             provide_context(workloads.clone());
             provide_context(caches.clone());
+            provide_context(alerts.clone());
         }
     };
     let options = state.leptos_options.clone();
