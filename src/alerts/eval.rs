@@ -44,6 +44,9 @@ enum Phase {
 enum Outcome {
     /// A figure, and whether the condition holds.
     Figure { value: f64, holds: bool },
+    /// The target's figures are current but hold none of this metric in the window (a hit rate
+    /// without lookups, a share of an unset `maxmemory`): the condition does not hold.
+    Absent,
     /// Nothing to judge, and why.
     NoData(String),
     /// Collecting failed, and why.
@@ -103,7 +106,7 @@ impl Phase {
                     None => Phase::Pending { since: now },
                 },
             },
-            Outcome::Figure { holds: false, .. } => match self {
+            Outcome::Figure { holds: false, .. } | Outcome::Absent => match self {
                 Phase::Firing { held, .. }
                     if now.saturating_sub(held) < ms(rule.keep_firing_for) =>
                 {
@@ -252,9 +255,12 @@ impl Evaluator {
                                         Some(value) => {
                                             Outcome::Error(format!("{name} evaluated to {value}"))
                                         }
-                                        None => {
-                                            Outcome::NoData(no_points(name, *aggregation, *window))
-                                        }
+                                        // The collector stopped delivering: no data.
+                                        None if reading.at_ms < since => Outcome::NoData(format!(
+                                            "nothing collected in the last {}s",
+                                            window.as_secs()
+                                        )),
+                                        None => Outcome::Absent,
                                     }
                                 }
                             };
@@ -293,7 +299,8 @@ fn figure(rule: &Rule, value: f64) -> Outcome {
 }
 
 /// Why a reading cannot be judged: its target is down (no data, never healthy), it was not
-/// collected yet, or its collection failed while the target answers (error).
+/// collected yet, or its collection failed while the target answers (error). A reading whose
+/// collector stopped delivering reads no data once its window holds nothing.
 fn unjudgeable(reading: &Reading, status: Option<&TargetStatus>) -> Option<Outcome> {
     if let Some(s) = status.filter(|s| s.state == TargetState::Down) {
         let why = s.error.as_deref().unwrap_or("no answer");
@@ -304,14 +311,6 @@ fn unjudgeable(reading: &Reading, status: Option<&TargetStatus>) -> Option<Outco
         Health::Pending => Some(Outcome::NoData("not collected yet".into())),
         Health::Stale { reason } | Health::Down { reason } => Some(Outcome::Error(reason.clone())),
     }
-}
-
-fn no_points(metric: &str, aggregation: Aggregation, window: Duration) -> String {
-    let needs = match aggregation {
-        Aggregation::Increase | Aggregation::Rate => "fewer than two points of",
-        _ => "no",
-    };
-    format!("{needs} {metric} in the last {}s", window.as_secs())
 }
 
 /// The window's `points` (oldest first) as one figure; `None` without enough points.
@@ -351,6 +350,7 @@ fn aggregate<'a>(
 fn alert(rule: &Rule, target: &str, metric: &str, phase: Phase, outcome: Outcome) -> Alert {
     let (value, reason) = match outcome {
         Outcome::Figure { value, .. } => (Some(value), None),
+        Outcome::Absent => (None, None),
         Outcome::NoData(why) | Outcome::Error(why) => (None, Some(why)),
     };
     let labels = match &rule.query {

@@ -211,20 +211,18 @@ fn no_data_when_the_series_stops_and_firing_resumes_when_it_returns() {
     let mut w = redis_world();
     w.collect("cache", 0, &[("memory_of_max_pct", 95.0)]);
     assert_eq!(run(&mut e, &w, 0)[0].state, AlertState::Firing);
-    // The reading stays healthy but the metric is no longer published.
-    w.collect("cache", 30 * S, &[]);
+    // The collector stops delivering, while its reading still says its last round went well.
     assert_eq!(
-        run(&mut e, &w, 30 * S)[0].state,
+        run(&mut e, &w, 60 * S)[0].state,
         AlertState::Firing,
         "the last point is within the minute"
     );
-    w.collect("cache", 61 * S, &[]);
     let a = run(&mut e, &w, 61 * S);
     assert_eq!(states(&a), [("mem", "cache", AlertState::NoData, 61 * S)]);
     assert_eq!(a[0].value, None);
     assert_eq!(
         a[0].reason.as_deref(),
-        Some("no memory_of_max_pct in the last 60s")
+        Some("nothing collected in the last 60s")
     );
     assert_eq!(a[0].summary, "cache memory_of_max_pct –");
     w.collect("cache", 70 * S, &[("memory_of_max_pct", 97.0)]);
@@ -233,7 +231,6 @@ fn no_data_when_the_series_stops_and_firing_resumes_when_it_returns() {
         [("mem", "cache", AlertState::Firing, 0)],
         "the gap does not restart it"
     );
-    w.collect("cache", 80 * S, &[]);
     assert_eq!(run(&mut e, &w, 140 * S)[0].state, AlertState::NoData);
     w.collect("cache", 150 * S, &[("memory_of_max_pct", 10.0)]);
     assert_eq!(
@@ -241,6 +238,32 @@ fn no_data_when_the_series_stops_and_firing_resumes_when_it_returns() {
         [("mem", "cache", AlertState::Resolved, 150 * S)],
         "back below: resolved, not silently inactive"
     );
+}
+
+#[test]
+fn a_figure_the_target_does_not_have_is_not_missing_data() {
+    let mut e = Evaluator::new(vec![rule(
+        "mem",
+        "redis/memory_of_max_pct > 90",
+        "0s",
+        "0s",
+    )]);
+    let mut w = redis_world();
+    // No `maxmemory`: the collector publishes no share of it, round after round.
+    for t in 0..40 {
+        w.collect("cache", t * 2 * S, &[("used_memory_bytes", 1e6)]);
+        assert!(run(&mut e, &w, t * 2 * S).is_empty(), "at {t}");
+    }
+    w.collect("cache", 80 * S, &[("memory_of_max_pct", 95.0)]);
+    assert_eq!(run(&mut e, &w, 80 * S)[0].state, AlertState::Firing);
+    // The limit is lifted: the share is gone for good, so the alert resolves.
+    w.collect("cache", 142 * S, &[("used_memory_bytes", 1e6)]);
+    let a = run(&mut e, &w, 142 * S);
+    assert_eq!(
+        states(&a),
+        [("mem", "cache", AlertState::Resolved, 142 * S)]
+    );
+    assert_eq!((a[0].value, a[0].reason.as_deref()), (None, None));
 }
 
 #[test]
