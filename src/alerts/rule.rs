@@ -303,18 +303,28 @@ impl Rule {
     }
 }
 
-/// A figure as a summary shows it: whole above 100, else at most two decimals.
+/// A figure as a summary shows it: whole from 100 up, else with at most two decimals. Written
+/// from integers: this runs for every shown alert on every evaluation.
 fn write_figure(out: &mut String, v: f64) {
-    if v.abs() >= 100.0 || v.fract() == 0.0 {
+    if v.abs() >= 1e15 {
         let _ = write!(out, "{v:.0}");
+    } else if v.abs() >= 100.0 {
+        let _ = write!(out, "{}", v.round() as i64);
     } else {
-        let start = out.len();
-        let _ = write!(out, "{v:.2}");
-        let kept = out[start..]
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .len();
-        out.truncate(start + kept);
+        let hundredths = (v * 100.0).round() as i64;
+        if hundredths < 0 {
+            out.push('-');
+        }
+        let h = hundredths.unsigned_abs();
+        let _ = write!(out, "{}", h / 100);
+        let (tenths, last) = ((h % 100) / 10, h % 10);
+        if tenths + last > 0 {
+            out.push('.');
+            out.push(char::from(b'0' + tenths as u8));
+            if last > 0 {
+                out.push(char::from(b'0' + last as u8));
+            }
+        }
     }
 }
 
@@ -806,6 +816,24 @@ mod tests {
             r.summary("broker", "depth:emails", None),
             "broker: depth:emails at – (limit 1000)"
         );
+        let figure = |v: f64| {
+            let mut out = String::new();
+            write_figure(&mut out, v);
+            out
+        };
+        for (v, shown) in [
+            (0.0, "0"),
+            (0.05, "0.05"),
+            (0.1, "0.1"),
+            (-0.5, "-0.5"),
+            (-0.001, "0"),
+            (42.0, "42"),
+            (99.999, "100"),
+            (-250.6, "-251"),
+            (2.5e15, "2500000000000000"),
+        ] {
+            assert_eq!(figure(v), shown, "{v}");
+        }
     }
 
     #[test]
