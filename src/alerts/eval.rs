@@ -387,6 +387,8 @@ fn rank(state: AlertState) -> u8 {
     }
 }
 
+/// Logs a change of state: firing as a warning, resolved and what cannot be judged as
+/// information (every target reads no data until its first round), the rest for debugging.
 fn log(rule: &Rule, target: &str, metric: &str, state: AlertState, outcome: &Outcome) {
     let name = rule.name();
     match (state, outcome) {
@@ -399,16 +401,17 @@ fn log(rule: &Rule, target: &str, metric: &str, state: AlertState, outcome: &Out
                 "alert firing"
             )
         }
-        (_, Outcome::NoData(why) | Outcome::Error(why)) => {
-            tracing::warn!(
-                rule = name,
-                target_name = target,
-                metric,
-                state = state.as_str(),
-                "alert cannot be judged: {why}"
-            )
+        (_, Outcome::NoData(why) | Outcome::Error(why)) => tracing::info!(
+            rule = name,
+            target_name = target,
+            metric,
+            state = state.as_str(),
+            "alert cannot be judged: {why}"
+        ),
+        (AlertState::Resolved, _) => {
+            tracing::info!(rule = name, target_name = target, metric, "alert resolved")
         }
-        _ => tracing::info!(
+        _ => tracing::debug!(
             rule = name,
             target_name = target,
             metric,
