@@ -5,6 +5,7 @@
 //! default `services` feature, so the hydrate build never pulls in sqlx, redis or tokio.
 
 pub mod access;
+pub mod alerts;
 pub mod cache;
 pub mod embed;
 pub mod format;

@@ -76,7 +76,13 @@ async fn collectors_measure_the_demo_and_survive_outages() {
             s,
             "app-db",
             Family::Database,
-            &[metric::TPS, metric::CACHE_HIT, metric::CONNECTIONS],
+            &[
+                metric::TPS,
+                metric::CACHE_HIT,
+                metric::CONNECTIONS,
+                metric::XID_MARGIN,
+                metric::INVALID_INDEXES,
+            ],
         ) && has(
             s,
             "app-db",

@@ -393,6 +393,9 @@ impl Cli {
                 for t in &config.targets {
                     println!("target {:<16} {:<14} {}", t.name, t.kind.label(), t.url);
                 }
+                for r in &config.alerts {
+                    println!("alert  {:<28} {}", r.name(), r.expr());
+                }
                 println!("configuration OK");
             }
             Command::Status => status(&config).await?,

@@ -1,4 +1,5 @@
-//! Wiring: the store, the status board and the HTTP router, bound to the listen address.
+//! Wiring: the store, the status board, the collectors, the alert rules and the HTTP router,
+//! bound to the listen address.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use pitwall::access::{Access, Bootstrap};
+use pitwall::alerts::Alerts;
 use pitwall::cache::inspect::Caches;
 use pitwall::config::Config;
 use pitwall::embed::Embeds;
@@ -125,6 +127,7 @@ impl Console {
         );
         let telemetry = Telemetry::spawn(collectors, intervals.timeout, streams)
             .persist(store.clone(), config.history);
+        let alerts = Alerts::spawn(config.alerts, telemetry.clone(), board.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -158,6 +161,7 @@ impl Console {
             telemetry.clone(),
             board.clone(),
             active_jobs.clone(),
+            alerts.clone(),
             config.metrics.token.clone(),
         );
         let state = AppState {
@@ -182,6 +186,7 @@ impl Console {
             ),
             jobs,
             kinds,
+            alerts,
             stopping: stopping.subscribe(),
         };
         Ok(Self {

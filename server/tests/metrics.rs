@@ -1,7 +1,8 @@
 //! `GET /metrics` of a real console watching a real Redis: refused without the configured bearer
 //! token, and with it a body a Prometheus text parser reads, naming the expected families with
-//! figures in base units: the target up, the Redis figures, the host's, the active jobs and the
-//! console's own HTTP requests (counter and latency histogram). A stopped Redis reads as down.
+//! figures in base units: the target up, the Redis figures, the host's, the active jobs, a firing
+//! alert and the console's own HTTP requests (counter and latency histogram); the stored history
+//! exported as JSON by `pitwall metrics --export`. A stopped Redis reads as down.
 
 mod common;
 
@@ -49,7 +50,8 @@ async fn metrics_parse_as_prometheus_text_and_name_the_expected_families() {
     let mut redis = RedisServer::start().await.unwrap();
     let console = Console::spawn(&format!(
         "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n\n[metrics]\ntoken = \"{TOKEN}\"\n\n\
-         [telemetry]\ninterval_ms = 1000\ntimeout_ms = 800\nhistory_bucket_ms = 2000\n",
+         [telemetry]\ninterval_ms = 1000\ntimeout_ms = 800\nhistory_bucket_ms = 2000\n\n\
+         [[alerts.rules]]\nname = \"redis_busy\"\nexpr = \"redis/clients >= 1\"\nfor = \"0s\"\nseverity = \"critical\"\nsummary = \"{{target}} has {{value}} clients\"\n",
         redis.url(0)
     ))
     .await;
@@ -74,6 +76,12 @@ async fn metrics_parse_as_prometheus_text_and_name_the_expected_families() {
         let s = scrape(&console).await;
         if value(&s, "pitwall_target_up", &[("target", "cache")]) == Some(1.0)
             && value(&s, "pitwall_redis_ops_per_second", &[("target", "cache")]).is_some()
+            && value(
+                &s,
+                "pitwall_alert",
+                &[("rule", "redis_busy"), ("state", "firing")],
+            )
+            .is_some()
         {
             break s;
         }

@@ -13,12 +13,15 @@ use std::time::Duration;
 use super::access::AccessSection;
 use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, MetricsConfig, Result, Target};
 use crate::TargetKind;
+use crate::alerts::{Rule, RuleSpec, defaults};
 use crate::cache::HitCounter;
 use crate::cache::keyspace::TtlPolicy;
 use crate::cache::recipe::{Recipe, Template, WarmValue};
 use crate::jobs::Backoff;
 use crate::postgres::workload::SlowQuery;
 use crate::secret::{self, SecretUrl};
+use crate::telemetry::Family;
+use crate::telemetry::collect::{CONSOLE, HOST};
 use crate::telemetry::{HistorySettings, Intervals, Thresholds};
 
 #[derive(Deserialize)]
@@ -40,6 +43,107 @@ struct File {
     jobs: Option<Spanned<JobsSection>>,
     queries: Option<Spanned<QueriesSection>>,
     metrics: Option<Spanned<MetricsSection>>,
+    alerts: Option<Spanned<AlertsSection>>,
+}
+
+/// The `[alerts]` table: the default rules (all switched off with `defaults = false`, some with
+/// `disable`) and the rules of `[[alerts.rules]]`, where one named like a default replaces it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsSection {
+    #[serde(default = "enabled")]
+    defaults: bool,
+    #[serde(default)]
+    disable: Vec<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RuleSpec>>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// The rules in force: the defaults left on, replaced by name, then the others in file order.
+fn alert_rules(
+    section: Option<Spanned<AlertsSection>>,
+    targets: &[Target],
+    at: impl Fn(Option<Range<usize>>, String) -> Error,
+) -> Result<Vec<Rule>> {
+    let Some(section) = section else {
+        return Ok(defaults::rules());
+    };
+    let section = section.into_inner();
+    let mut rules = if section.defaults {
+        defaults::rules()
+    } else {
+        Vec::new()
+    };
+    for name in section.disable {
+        if !defaults::names().any(|d| d == name.get_ref()) {
+            let known: Vec<&str> = defaults::names().collect();
+            let message = format!(
+                "`alerts.disable`: `{}` is not a default rule; the defaults are {}",
+                name.get_ref(),
+                known.join(", ")
+            );
+            return Err(at(Some(name.span()), message));
+        }
+        rules.retain(|r| r.name() != name.get_ref());
+    }
+    let mut own: Vec<String> = Vec::new();
+    for spec in section.rules {
+        let span = spec.span();
+        let rule =
+            Rule::parse(spec.into_inner()).map_err(|e| at(Some(span.clone()), e.to_string()))?;
+        check_rule_targets(&rule, targets).map_err(|m| at(Some(span.clone()), m))?;
+        if own.iter().any(|n| n == rule.name()) {
+            return Err(at(
+                Some(span),
+                format!("duplicate alert rule name `{}`", rule.name()),
+            ));
+        }
+        own.push(rule.name().to_owned());
+        match rules.iter_mut().find(|r| r.name() == rule.name()) {
+            Some(default) => *default = rule,
+            None => rules.push(rule),
+        }
+    }
+    Ok(rules)
+}
+
+/// Checks that every target a rule is limited to exists and publishes what the rule reads.
+fn check_rule_targets(rule: &Rule, targets: &[Target]) -> std::result::Result<(), String> {
+    for name in rule.targets() {
+        let kind = match targets.iter().find(|t| &t.name == name) {
+            Some(t) => Some(t.kind),
+            None if name == HOST || name == CONSOLE => None,
+            None => {
+                return Err(format!(
+                    "alert rule `{}`: `targets`: no target named `{name}`",
+                    rule.name()
+                ));
+            }
+        };
+        let fits = match (rule.family(), kind) {
+            (None, kind) => kind.is_some(),
+            (Some(Family::Host), None) => name == HOST,
+            (Some(Family::Console), None) => name == CONSOLE,
+            (Some(Family::Redis), Some(TargetKind::Redis))
+            | (Some(Family::Database | Family::Statements), Some(TargetKind::Postgres))
+            | (Some(Family::Queues), Some(TargetKind::Celery)) => true,
+            _ => false,
+        };
+        if !fits {
+            let reads = rule
+                .family()
+                .map_or("checks".to_owned(), |f| format!("`{f}` metrics"));
+            return Err(format!(
+                "alert rule `{}`: `targets`: `{name}` has no {reads}",
+                rule.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `[metrics]` table: who may scrape `/metrics`.
@@ -510,6 +614,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
         queries: section(file.queries, |s| s.validate(), at)?,
         metrics: section(file.metrics, |s| s.validate(), at)?,
         embed: section(file.embed, |s| s.validate(), at)?,
+        alerts: Vec::new(),
     };
     let entries = file
         .postgres
@@ -683,6 +788,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
             }
         }
     }
+    config.alerts = alert_rules(file.alerts, &config.targets, at)?;
     Ok(config)
 }
 

@@ -16,6 +16,7 @@ pub use access::{AccessConfig, IpNet, TrustedProxy};
 pub use error::{Error, Result};
 
 use crate::TargetKind;
+use crate::alerts::Rule;
 use crate::jobs::Backoff;
 use crate::secret::SecretUrl;
 use crate::telemetry::{HistorySettings, Intervals, Thresholds};
@@ -50,6 +51,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// When a statement counts as slow (`[queries]`).
     pub queries: crate::postgres::workload::SlowQuery,
+    /// The alert rules in force (`[alerts]`): the defaults unless switched off or replaced.
+    pub alerts: Vec<Rule>,
     /// Who may scrape `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
 }
@@ -162,6 +165,7 @@ impl Default for Config {
             embed: EmbedPolicy::default(),
             jobs: JobsConfig::default(),
             queries: Default::default(),
+            alerts: crate::alerts::defaults::rules(),
             metrics: MetricsConfig::default(),
         }
     }

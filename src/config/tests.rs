@@ -488,3 +488,101 @@ fn job_settings() {
     let err = parse("[jobs]\nbackoff_base_ms = 5000\nbackoff_max_ms = 1000\n").unwrap_err();
     assert!(err.to_string().contains("must not be less than"), "{err}");
 }
+
+#[test]
+fn alert_rules_default_and_can_be_replaced_disabled_or_added() {
+    let names = |c: &Config| {
+        c.alerts
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let defaults: Vec<String> = crate::alerts::defaults::names().map(String::from).collect();
+    assert_eq!(names(&parse("").unwrap()), defaults);
+    assert_eq!(names(&Config::default()), defaults);
+
+    let config = parse(
+        r#"
+[[redis]]
+name = "cache"
+url = "redis://c/0"
+
+[alerts]
+disable = ["host_cpu_high"]
+
+[[alerts.rules]]
+name = "redis_memory_high"
+expr = "redis/memory_of_max_pct > 75"
+for = "2m"
+severity = "critical"
+summary = "{target}: {value} %"
+
+[[alerts.rules]]
+name = "cache_clients"
+expr = "max(redis/clients[5m]) > 500"
+summary = "{target}: {value} clients"
+targets = ["cache"]
+"#,
+    )
+    .unwrap();
+    let got = names(&config);
+    assert!(!got.contains(&"host_cpu_high".to_owned()));
+    assert_eq!(got.len(), defaults.len());
+    assert_eq!(got.last().unwrap(), "cache_clients");
+    let replaced = config
+        .alerts
+        .iter()
+        .find(|r| r.name() == "redis_memory_high")
+        .unwrap();
+    assert_eq!(replaced.expr(), "redis/memory_of_max_pct > 75");
+
+    let only = parse(
+        "[alerts]\ndefaults = false\n\n[[alerts.rules]]\nname = \"down\"\nexpr = \"up < 1\"\nsummary = \"{target} down\"\n",
+    )
+    .unwrap();
+    assert_eq!(names(&only), ["down"]);
+}
+
+#[test]
+fn bad_alert_rules_fail_with_the_rule_and_the_reason() {
+    let err = |text: &str| parse(text).unwrap_err().to_string();
+    assert_eq!(
+        err(
+            "[alerts]\n\n[[alerts.rules]]\nname = \"slow\"\nexpr = \"avg(statements/p95[5m]) > 200\"\nsummary = \"x\"\n"
+        ),
+        "pitwall.toml:3:1: alert rule `slow`: `expr` column 16: `statements` publishes no metric \
+         `p95`; it publishes calls_per_sec, mean_ms, p95_ms"
+    );
+    assert_eq!(
+        err("[[alerts.rules]]\nname = \"x\"\nexpr = \"up < 1\"\nsummary = \"x\"\nwhen = \"5m\"\n"),
+        "pitwall.toml:5:1: unknown field `when`, expected one of `name`, `expr`, `for`, \
+         `keep_firing_for`, `severity`, `summary`, `runbook_url`, `targets`"
+    );
+    assert_eq!(
+        err("[alerts]\ndisable = [\"cpu\"]\n"),
+        format!(
+            "pitwall.toml:2:12: `alerts.disable`: `cpu` is not a default rule; the defaults are {}",
+            crate::alerts::defaults::names()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    );
+    let twice = "[[alerts.rules]]\nname = \"x\"\nexpr = \"up < 1\"\nsummary = \"x\"\n";
+    assert_eq!(
+        err(&format!("{twice}{twice}")),
+        "pitwall.toml:5:1: duplicate alert rule name `x`"
+    );
+    assert_eq!(
+        err(
+            "[[alerts.rules]]\nname = \"x\"\nexpr = \"up < 1\"\nsummary = \"x\"\ntargets = [\"nope\"]\n"
+        ),
+        "pitwall.toml:1:1: alert rule `x`: `targets`: no target named `nope`"
+    );
+    assert_eq!(
+        err(
+            "[[redis]]\nname = \"cache\"\nurl = \"redis://c/0\"\n\n[[alerts.rules]]\nname = \"x\"\n\
+             expr = \"database/tps > 1\"\nsummary = \"x\"\ntargets = [\"cache\"]\n"
+        ),
+        "pitwall.toml:5:1: alert rule `x`: `targets`: `cache` has no `database` metrics"
+    );
+}

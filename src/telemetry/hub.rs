@@ -39,11 +39,14 @@ impl Default for Intervals {
 /// How long the rings keep points at full resolution.
 const LIVE_WINDOW: Duration = Duration::from_secs(3_600);
 
+/// Every series' ring, by [`series_key`].
+pub type Rings = HashMap<String, Ring>;
+
 /// Shared access to the collectors' results. Cloning is cheap.
 #[derive(Clone)]
 pub struct Telemetry {
     rx: watch::Receiver<Arc<Snapshot>>,
-    rings: Arc<RwLock<HashMap<String, Ring>>>,
+    rings: Arc<RwLock<Rings>>,
     streams: Arc<AtomicUsize>,
     persisted: Option<(Arc<dyn Store>, HistorySettings)>,
 }
@@ -164,6 +167,11 @@ impl Telemetry {
             .map_or_else(Vec::new, |r| r.since(since_ms))
     }
 
+    /// Runs `f` on every series' ring at once (under the read lock: keep `f` short).
+    pub fn read_rings<R>(&self, f: impl FnOnce(&Rings) -> R) -> R {
+        f(&self.rings.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Registers an open stream until the guard is dropped.
     pub fn stream_opened(&self) -> StreamGuard {
         self.streams.fetch_add(1, Ordering::Relaxed);
@@ -177,7 +185,7 @@ async fn run(
     timeout: Duration,
     capacity: usize,
     tx: watch::Sender<Arc<Snapshot>>,
-    rings: Arc<RwLock<HashMap<String, Ring>>>,
+    rings: Arc<RwLock<Rings>>,
 ) {
     let Scheduled {
         mut collector,
@@ -212,7 +220,7 @@ async fn run(
 }
 
 fn record(
-    rings: &RwLock<HashMap<String, Ring>>,
+    rings: &RwLock<Rings>,
     c: &dyn Collector,
     values: &[(String, f64)],
     now: u64,

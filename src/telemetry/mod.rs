@@ -21,7 +21,7 @@ mod ring;
 #[cfg(feature = "services")]
 pub use history::{HistorySettings, downsample};
 #[cfg(feature = "services")]
-pub use hub::{Intervals, StreamGuard, Telemetry};
+pub use hub::{Intervals, Rings, StreamGuard, Telemetry};
 #[cfg(feature = "services")]
 pub use rate::Counters;
 #[cfg(feature = "services")]
@@ -46,6 +46,88 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family.
+    pub const ALL: [Family; 6] = [
+        Family::Host,
+        Family::Console,
+        Family::Redis,
+        Family::Database,
+        Family::Statements,
+        Family::Queues,
+    ];
+
+    /// The family named `name` (as [`Family::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The metric names this family's collector publishes (see [`metric`]).
+    pub fn metrics(self) -> &'static [&'static str] {
+        use metric::*;
+        match self {
+            Family::Host => &[
+                CPU, MEMORY, SWAP, LOAD1, DISK, DISK_READ, DISK_WRITE, NET_RX, NET_TX,
+            ],
+            Family::Console => &[RSS, PROCESS_CPU, STREAMS],
+            Family::Redis => &[
+                HIT_RATE,
+                OPS,
+                USED_MEMORY,
+                MAX_MEMORY,
+                MEMORY_OF_MAX,
+                FRAGMENTATION,
+                EVICTIONS,
+                EXPIRATIONS,
+                CLIENTS,
+                REJECTED,
+                KEYS,
+            ],
+            Family::Database => &[
+                TPS,
+                CACHE_HIT,
+                DEADLOCKS,
+                CONNECTIONS,
+                CONNECTIONS_OF_MAX,
+                XID_MARGIN,
+                INVALID_INDEXES,
+            ],
+            Family::Statements => &[CALLS, MEAN_MS, P95_MS],
+            Family::Queues => &[
+                QUEUE_DEPTH,
+                IN_PER_SEC,
+                OUT_PER_SEC,
+                UNACKED,
+                UNACKED_OLDEST,
+                WORKERS_ONLINE,
+            ],
+        }
+    }
+
+    /// The prefixes of this family's per-item metrics (a queue, a worker, an application cache,
+    /// an endpoint): the name of the item follows the prefix.
+    pub fn prefixes(self) -> &'static [&'static str] {
+        use metric::*;
+        match self {
+            Family::Host | Family::Database | Family::Statements => &[],
+            Family::Console => &[CONNECTIONS_TO],
+            Family::Redis => &[APP_HIT_RATE_OF, APP_HITS_OF, APP_MISSES_OF],
+            Family::Queues => &[
+                DEPTH_OF,
+                IN_OF,
+                OUT_OF,
+                EXACT_OF,
+                ARRIVED_OF,
+                LEFT_OF,
+                OLDEST_OF,
+                WORKER_ONLINE_OF,
+                WORKER_ACTIVE_OF,
+                WORKER_RATE_OF,
+                WORKER_SILENT_OF,
+                WORKER_LOAD_OF,
+            ],
+        }
+    }
+
     /// The name used in series keys and URLs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,6 +138,12 @@ impl Family {
             Family::Statements => "statements",
             Family::Queues => "queues",
         }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -203,6 +291,11 @@ pub mod metric {
     pub const CONNECTIONS_OF_MAX: &str = "connections_of_max_pct";
     /// Deadlocks per second.
     pub const DEADLOCKS: &str = "deadlocks_per_sec";
+    /// Transaction IDs left before wraparound stops writes, percent of the range, for the
+    /// server's oldest database.
+    pub const XID_MARGIN: &str = "xid_margin_pct";
+    /// Invalid indexes in the database (not counting one a concurrent build is making).
+    pub const INVALID_INDEXES: &str = "invalid_indexes";
     /// Statement executions per second.
     pub const CALLS: &str = "calls_per_sec";
     /// 95th percentile of statement latency in ms, derived from per-statement means.
@@ -248,18 +341,27 @@ pub mod metric {
 
     /// The hit rate of application cache `name` from its own counters, percent.
     pub fn app_hit_rate(name: &str) -> String {
-        format!("app_hit_rate:{name}")
+        format!("{APP_HIT_RATE_OF}{name}")
     }
+
+    /// The prefix of [`app_hit_rate`] metric names.
+    pub const APP_HIT_RATE_OF: &str = "app_hit_rate:";
 
     /// Hits per second of application cache `name`.
     pub fn app_hits(name: &str) -> String {
-        format!("app_hits_per_sec:{name}")
+        format!("{APP_HITS_OF}{name}")
     }
+
+    /// The prefix of [`app_hits`] metric names.
+    pub const APP_HITS_OF: &str = "app_hits_per_sec:";
 
     /// Misses per second of application cache `name`.
     pub fn app_misses(name: &str) -> String {
-        format!("app_misses_per_sec:{name}")
+        format!("{APP_MISSES_OF}{name}")
     }
+
+    /// The prefix of [`app_misses`] metric names.
+    pub const APP_MISSES_OF: &str = "app_misses_per_sec:";
 
     /// Messages arriving in all queues per second.
     pub const IN_PER_SEC: &str = "in_per_sec";
@@ -280,33 +382,51 @@ pub mod metric {
 
     /// Messages arriving in `queue` per second.
     pub fn queue_in(queue: &str) -> String {
-        format!("in_per_sec:{queue}")
+        format!("{IN_OF}{queue}")
     }
+
+    /// The prefix of [`queue_in`] metric names.
+    pub const IN_OF: &str = "in_per_sec:";
 
     /// Messages leaving `queue` per second.
     pub fn queue_out(queue: &str) -> String {
-        format!("out_per_sec:{queue}")
+        format!("{OUT_OF}{queue}")
     }
+
+    /// The prefix of [`queue_out`] metric names.
+    pub const OUT_OF: &str = "out_per_sec:";
 
     /// 1 when `queue`'s last in/out figures are exact, 0 when they are lower bounds.
     pub fn queue_exact(queue: &str) -> String {
-        format!("flow_exact:{queue}")
+        format!("{EXACT_OF}{queue}")
     }
+
+    /// The prefix of [`queue_exact`] metric names.
+    pub const EXACT_OF: &str = "flow_exact:";
 
     /// Messages that arrived in `queue` since the console began watching.
     pub fn queue_arrived(queue: &str) -> String {
-        format!("arrived:{queue}")
+        format!("{ARRIVED_OF}{queue}")
     }
+
+    /// The prefix of [`queue_arrived`] metric names.
+    pub const ARRIVED_OF: &str = "arrived:";
 
     /// Messages that left `queue` since the console began watching.
     pub fn queue_left(queue: &str) -> String {
-        format!("left:{queue}")
+        format!("{LEFT_OF}{queue}")
     }
+
+    /// The prefix of [`queue_left`] metric names.
+    pub const LEFT_OF: &str = "left:";
 
     /// Seconds the oldest message of `queue` has waited, at least (since the console first saw it).
     pub fn queue_oldest(queue: &str) -> String {
-        format!("oldest_s:{queue}")
+        format!("{OLDEST_OF}{queue}")
     }
+
+    /// The prefix of [`queue_oldest`] metric names.
+    pub const OLDEST_OF: &str = "oldest_s:";
 
     /// 1 while `worker`'s heartbeats arrive, 0 once it went silent or offline.
     pub fn worker_online(worker: &str) -> String {
@@ -318,21 +438,76 @@ pub mod metric {
 
     /// Tasks `worker` is running.
     pub fn worker_active(worker: &str) -> String {
-        format!("worker_active:{worker}")
+        format!("{WORKER_ACTIVE_OF}{worker}")
     }
+
+    /// The prefix of [`worker_active`] metric names.
+    pub const WORKER_ACTIVE_OF: &str = "worker_active:";
 
     /// Tasks per second `worker` completes.
     pub fn worker_rate(worker: &str) -> String {
-        format!("worker_processed_per_sec:{worker}")
+        format!("{WORKER_RATE_OF}{worker}")
     }
+
+    /// The prefix of [`worker_rate`] metric names.
+    pub const WORKER_RATE_OF: &str = "worker_processed_per_sec:";
 
     /// Seconds since `worker`'s last heartbeat.
     pub fn worker_silent(worker: &str) -> String {
-        format!("worker_silent_s:{worker}")
+        format!("{WORKER_SILENT_OF}{worker}")
     }
+
+    /// The prefix of [`worker_silent`] metric names.
+    pub const WORKER_SILENT_OF: &str = "worker_silent_s:";
 
     /// `worker`'s one-minute load average.
     pub fn worker_load(worker: &str) -> String {
-        format!("worker_load1:{worker}")
+        format!("{WORKER_LOAD_OF}{worker}")
+    }
+
+    /// The prefix of [`worker_load`] metric names.
+    pub const WORKER_LOAD_OF: &str = "worker_load1:";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_parse_back_and_list_their_per_item_metrics() {
+        for f in Family::ALL {
+            assert_eq!(Family::parse(f.as_str()), Some(f));
+        }
+        assert_eq!(Family::parse("mysql"), None);
+        let item = |f: Family, name: String| {
+            assert!(
+                f.prefixes().iter().any(|p| name.starts_with(p)),
+                "{f}: {name}"
+            )
+        };
+        item(Family::Console, metric::connections_to("db:5432"));
+        for name in [
+            metric::app_hit_rate("ai"),
+            metric::app_hits("ai"),
+            metric::app_misses("ai"),
+        ] {
+            item(Family::Redis, name);
+        }
+        for name in [
+            metric::queue_depth("q"),
+            metric::queue_in("q"),
+            metric::queue_out("q"),
+            metric::queue_exact("q"),
+            metric::queue_arrived("q"),
+            metric::queue_left("q"),
+            metric::queue_oldest("q"),
+            metric::worker_online("w"),
+            metric::worker_active("w"),
+            metric::worker_rate("w"),
+            metric::worker_silent("w"),
+            metric::worker_load("w"),
+        ] {
+            item(Family::Queues, name);
+        }
     }
 }

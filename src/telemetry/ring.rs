@@ -30,8 +30,13 @@ impl Ring {
 
     /// The points at or after `since_ms`, oldest first.
     pub fn since(&self, since_ms: u64) -> Vec<Point> {
+        self.iter_since(since_ms).copied().collect()
+    }
+
+    /// The points at or after `since_ms`, oldest first, without copying them.
+    pub fn iter_since(&self, since_ms: u64) -> impl DoubleEndedIterator<Item = &Point> {
         let start = self.points.partition_point(|(t, _)| *t < since_ms);
-        self.points.range(start..).copied().collect()
+        self.points.range(start..)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! At each scrape: every collected figure of the latest snapshot (current readings only, in base
 //! units, one family per figure, labelled by target and, for per-queue, per-worker and per-cache
-//! figures, by that name), `pitwall_target_up`, the active jobs by state, plus the console's own
+//! figures, by that name), `pitwall_target_up`, the active jobs by state, the alerts that are not
+//! inactive or resolved (`pitwall_alert`), plus the console's own
 //! HTTP requests (a counter and a latency histogram per method and route, counted by a layer
 //! around every request). With `[metrics] token`, a scrape needs `Authorization: Bearer <token>`.
 
@@ -22,6 +23,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use pitwall::alerts::{AlertState, Alerts};
 use pitwall::jobs::{ActiveJobs, JobState};
 use pitwall::status::StatusBoard;
 use pitwall::target::TargetState;
@@ -45,6 +47,7 @@ impl Metrics {
         telemetry: Telemetry,
         board: StatusBoard,
         jobs: ActiveJobs,
+        alerts: Alerts,
         token: Option<String>,
     ) -> Self {
         let mut registry = Registry::default();
@@ -66,6 +69,7 @@ impl Metrics {
             telemetry,
             board,
             jobs,
+            alerts,
         }));
         Self {
             registry: Arc::new(registry),
@@ -153,6 +157,7 @@ struct Figures {
     telemetry: Telemetry,
     board: StatusBoard,
     jobs: ActiveJobs,
+    alerts: Alerts,
 }
 
 impl std::fmt::Debug for Figures {
@@ -273,6 +278,30 @@ impl Collector for Figures {
         for state in [JobState::Pending, JobState::Running] {
             let n = active.iter().filter(|j| j.state == state).count() as i64;
             ConstGauge::new(n).encode(jobs.encode_family(&[("state", state.as_str())])?)?;
+        }
+        let mut alerts = encoder.encode_descriptor(
+            "pitwall_alert",
+            "1 for each alert instance pending, firing, without data or in error, by rule, target and state",
+            None,
+            MetricType::Gauge,
+        )?;
+        for a in self.alerts.snapshot().iter() {
+            if matches!(a.state, AlertState::Inactive | AlertState::Resolved) {
+                continue;
+            }
+            let mut labels: Labels = vec![
+                ("rule", a.rule.clone()),
+                ("target", a.target.clone()),
+                ("state", a.state.as_str().to_owned()),
+                ("severity", a.severity.as_str().to_owned()),
+            ];
+            labels.extend(
+                a.labels
+                    .iter()
+                    .filter(|(k, _)| k == "metric")
+                    .map(|(_, v)| ("metric", v.clone())),
+            );
+            ConstGauge::new(1i64).encode(alerts.encode_family(&labels)?)?;
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use pitwall::access::Access;
+use pitwall::alerts::Alerts;
 use pitwall::cache::inspect::Caches;
 use pitwall::config::{EmbedPolicy, TrustedProxy};
 use pitwall::embed::Embeds;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub caches: Caches,
     /// The `/metrics` registry and the request counters.
     pub metrics: metrics::Metrics,
+    /// The current alerts, judged on every snapshot.
+    pub alerts: Alerts,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -95,13 +98,14 @@ pub fn router(state: AppState) -> Router {
         );
         let thresholds = state.thresholds;
         let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
-        let (jobs, kinds, active_jobs, brokers, workloads, caches) = (
+        let (jobs, kinds, active_jobs, brokers, workloads, caches, alerts) = (
             state.jobs.clone(),
             state.kinds.clone(),
             state.active_jobs.clone(),
             state.brokers.clone(),
             state.workloads.clone(),
             state.caches.clone(),
+            state.alerts.clone(),
         );
         move || {
             provide_context(board.clone());
@@ -116,6 +120,7 @@ pub fn router(state: AppState) -> Router {
             provide_context(brokers.clone());
             provide_context(workloads.clone());
             provide_context(caches.clone());
+            provide_context(alerts.clone());
         }
     };
     let options = state.leptos_options.clone();

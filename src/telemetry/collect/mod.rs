@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-pub use host::{ConsoleCollector, HostCollector};
+pub use host::{CONSOLE, ConsoleCollector, HOST, HostCollector};
 pub use postgres::{DatabaseCollector, MARKER, StatementsCollector};
 pub use queues::QueuesCollector;
 pub use redis::RedisCollector;

@@ -11,6 +11,7 @@ use sqlx::postgres::PgPool;
 use super::{Collector, Values};
 use crate::config::Target;
 use crate::link::{pg_error, pg_pool};
+use crate::postgres::health::WRAPAROUND_LIMIT;
 use crate::telemetry::rate::share;
 use crate::telemetry::{Counters, Family, metric};
 
@@ -21,7 +22,11 @@ const DATABASE_SQL: &str = "/* pitwall:collector */ SELECT
     d.xact_commit::float8 + d.xact_rollback::float8 AS xacts, d.blks_hit::float8 AS hit,
     d.blks_read::float8 AS read, d.deadlocks::float8 AS deadlocks,
     (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::float8 AS connections,
-    current_setting('max_connections')::float8 AS max_connections
+    current_setting('max_connections')::float8 AS max_connections,
+    (SELECT max(age(datfrozenxid)) FROM pg_database WHERE datallowconn)::float8 AS xid_age,
+    (SELECT count(*) FROM pg_index i WHERE NOT i.indisvalid AND NOT EXISTS
+        (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid)
+    )::float8 AS invalid_indexes
     FROM pg_stat_database d WHERE d.datname = current_database()";
 
 const STATEMENTS_SQL: &str = "/* pitwall:collector */ SELECT queryid, calls::float8 AS calls,
@@ -85,8 +90,16 @@ impl Collector for DatabaseCollector {
         if max > 0.0 {
             out.push((metric::CONNECTIONS_OF_MAX.into(), connections * 100.0 / max));
         }
+        out.push((metric::XID_MARGIN.into(), xid_margin_pct(get("xid_age")?)));
+        out.push((metric::INVALID_INDEXES.into(), get("invalid_indexes")?));
         Ok(out)
     }
+}
+
+/// Transaction IDs left before wraparound stops writes, in percent of the range, for the oldest
+/// database's `age(datfrozenxid)`.
+pub fn xid_margin_pct(xid_age: f64) -> f64 {
+    (WRAPAROUND_LIMIT - xid_age).max(0.0) * 100.0 / WRAPAROUND_LIMIT
 }
 
 /// `(calls, total_exec_time ms)` per statement id, as pg_stat_statements counts them.
@@ -211,6 +224,13 @@ mod tests {
             "96 % of the calls took 1 ms"
         );
         assert!((get(metric::MEAN_MS).unwrap() - 2.96).abs() < 1e-9);
+    }
+
+    #[test]
+    fn wraparound_margin_in_percent_of_the_range() {
+        assert_eq!(xid_margin_pct(0.0), 100.0);
+        assert_eq!(xid_margin_pct(WRAPAROUND_LIMIT / 4.0), 75.0);
+        assert_eq!(xid_margin_pct(WRAPAROUND_LIMIT * 2.0), 0.0);
     }
 
     #[test]

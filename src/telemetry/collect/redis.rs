@@ -191,6 +191,12 @@ mod tests {
             Some(90.0),
             "hit rate of the interval, not since start"
         );
+        for (name, _) in &next {
+            assert!(
+                Family::Redis.metrics().contains(&name.as_str()),
+                "{name} is listed for alert rules"
+            );
+        }
     }
 
     #[test]
