@@ -134,17 +134,7 @@ async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
     let s = setup().await;
     let mut c = s.conn().await;
     const TAGGED: usize = 1_000_000;
-    for chunk in (0..TAGGED).collect::<Vec<_>>().chunks(10_000) {
-        let mut pipe = redis::pipe();
-        for i in chunk {
-            pipe.cmd("SET").arg(format!("item:{i}")).arg("v").ignore();
-            pipe.cmd("SADD")
-                .arg("tag:big")
-                .arg(format!("item:{i}"))
-                .ignore();
-        }
-        let _: () = pipe.query_async(&mut c).await.unwrap();
-    }
+    tagged(&mut c, "tag:big", "item:", TAGGED).await;
     // Stale members (their keys expired long ago), keys outside the tag, and another tag that
     // shares nothing with it.
     let mut pipe = redis::pipe();
@@ -154,14 +144,8 @@ async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
             .arg(format!("expired:{i}"))
             .ignore();
     }
-    for i in 0..500 {
-        pipe.cmd("SET").arg(format!("other:{i}")).arg("v").ignore();
-        pipe.cmd("SADD")
-            .arg("tag:keep")
-            .arg(format!("other:{i}"))
-            .ignore();
-    }
     let _: () = pipe.query_async(&mut c).await.unwrap();
+    tagged(&mut c, "tag:keep", "other:", 500).await;
 
     // The plan counts the members and shows a sample of the keys; nothing is unlinked yet.
     let mut job = NewJob::new("invalidate_tag", json!({"tag": "big"}));
@@ -329,6 +313,19 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
     assert!(!exists(&mut c, "tag:pages:entries").await);
 }
 
+/// Writes keys `{prefix}0` to `{prefix}{n-1}`, each named in set `tag` after it is written.
+async fn tagged(c: &mut MultiplexedConnection, tag: &str, prefix: &str, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            let key = format!("{prefix}{i}");
+            pipe.cmd("SET").arg(&key).arg("v").ignore();
+            pipe.cmd("SADD").arg(tag).arg(&key).ignore();
+        }
+        let _: () = pipe.query_async(c).await.unwrap();
+    }
+}
+
 /// Every key of `prefix{0..n}` that exists is named by `tag`, and every member of `tag` exists.
 async fn consistent(c: &mut MultiplexedConnection, tag: &str, prefix: &str, n: usize) -> usize {
     let members: std::collections::HashSet<String> = redis::cmd("SMEMBERS")
@@ -353,17 +350,7 @@ async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
     let s = setup().await;
     let mut c = s.conn().await;
     const N: usize = 20_000;
-    for chunk in (0..N).collect::<Vec<_>>().chunks(2_000) {
-        let mut pipe = redis::pipe();
-        for i in chunk {
-            pipe.cmd("SET").arg(format!("frozen:{i}")).arg("v").ignore();
-            pipe.cmd("SADD")
-                .arg("tag:frozen")
-                .arg(format!("frozen:{i}"))
-                .ignore();
-        }
-        let _: () = pipe.query_async(&mut c).await.unwrap();
-    }
+    tagged(&mut c, "tag:frozen", "frozen:", N).await;
     let id = s
         .submit(
             Role::Operator,
@@ -406,25 +393,8 @@ async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
 async fn a_pattern_is_purged_within_its_cap_and_pruning_drops_exactly_the_dead_members() {
     let s = setup().await;
     let mut c = s.conn().await;
-    let mut pipe = redis::pipe();
-    for i in 0..5_000 {
-        pipe.cmd("SET").arg(format!("sess:{i}")).arg("v").ignore();
-        pipe.cmd("SADD")
-            .arg("tag:sessions")
-            .arg(format!("sess:{i}"))
-            .ignore();
-    }
-    for i in 0..300 {
-        pipe.cmd("SET")
-            .arg(format!("session-kept:{i}"))
-            .arg("v")
-            .ignore();
-        pipe.cmd("SADD")
-            .arg("tag:sessions")
-            .arg(format!("session-kept:{i}"))
-            .ignore();
-    }
-    let _: () = pipe.query_async(&mut c).await.unwrap();
+    tagged(&mut c, "tag:sessions", "sess:", 5_000).await;
+    tagged(&mut c, "tag:sessions", "session-kept:", 300).await;
     let count = |c: &mut MultiplexedConnection, prefix: &'static str, n: usize| {
         let mut pipe = redis::pipe();
         for i in 0..n {

@@ -1,6 +1,7 @@
 //! The `analyze_keyspace` job: samples the keyspace with a paced `SCAN … COUNT` (never `KEYS`),
 //! reads each key's type, remaining TTL and, where allowed, `MEMORY USAGE` (pipelined, one key
-//! per command), and reports keys, memory and TTLs per prefix, the largest keys, and the keys
+//! per command; on a cluster every primary in turn, each with its share of the sample), and
+//! reports keys, memory and TTLs per prefix, the largest keys, and the keys
 //! that break the target's TTL policies. It changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,11 +15,11 @@ use super::invalidate::{TIMEOUT, check_pause};
 use super::keyspace::{
     KeyStats, KeyspaceReport, PolicyCheck, PrefixStats, TTL_BUCKETS, TtlPolicy, prefix_of,
 };
+use super::pattern::dbsize;
 use crate::config::Target;
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 use crate::link::RedisLink;
-use crate::target::TargetKind;
 
 /// Prefixes kept in the report.
 const PREFIXES: usize = 50;
@@ -45,11 +46,6 @@ impl AnalyzeKeyspace {
                     .collect(),
             ),
         }
-    }
-
-    fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
-        let url = self.targets.url_of(target, TargetKind::Redis)?;
-        RedisLink::new(&url, TIMEOUT)
     }
 }
 
@@ -310,10 +306,8 @@ impl JobKind for AnalyzeKeyspace {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(parameters)?;
-        let mut link = self.link(target)?;
-        let keys: u64 = link
-            .query(async |c| redis::cmd("DBSIZE").query_async(c).await)
-            .await?;
+        let mut ks = self.targets.keyspace(target, TIMEOUT).await?;
+        let keys = dbsize(&mut ks).await?;
         let looked = keys.min(spec.sample);
         let policies = self
             .policies
@@ -347,54 +341,72 @@ impl JobKind for AnalyzeKeyspace {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone().unwrap_or_default();
-        let mut link = self.link(Some(&target)).map_err(JobError::Failed)?;
-        let keys: u64 = link
-            .query(async |c| redis::cmd("DBSIZE").query_async(c).await)
+        let mut ks = self
+            .targets
+            .keyspace(Some(&target), TIMEOUT)
             .await
             .map_err(JobError::Failed)?;
-        // A managed Redis may refuse MEMORY USAGE: the analysis goes on without sizes.
-        let mut probe = redis::cmd("MEMORY");
-        probe.arg("USAGE").arg("pitwall:probe");
-        let memory_known = refusable::<Option<u64>>(&mut link, probe)
-            .await
-            .map_err(JobError::Failed)?
-            .is_ok();
+        let keys = dbsize(&mut ks).await.map_err(JobError::Failed)?;
         let total = keys.min(spec.sample);
         let mut tally = Tally::new(self.policies.get(&target).map_or(&[], Vec::as_slice));
-        let mut cursor = 0u64;
-        loop {
-            ctx.checkpoint(Checkpoint {
-                done: tally.sampled,
-                total: Some(total.max(tally.sampled)),
-                phase: "scanning".into(),
-            })
-            .await?;
-            let (next, found): (u64, Vec<String>) = link
-                .query(async |c| {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(spec.count)
-                        .query_async(c)
-                        .await
+        // Known at the first key: a managed Redis may refuse MEMORY USAGE, and the analysis
+        // then goes on without sizes.
+        let mut memory: Option<bool> = None;
+        let mut complete = true;
+        let nodes = ks.nodes() as u64;
+        // Every node in turn, each with its share of the sample (what one leaves, the next takes).
+        for node in 0..nodes {
+            let share = spec.sample * (node + 1) / nodes;
+            let link = ks.node(node as usize);
+            let mut cursor = 0u64;
+            loop {
+                ctx.checkpoint(Checkpoint {
+                    done: tally.sampled,
+                    total: Some(total.max(tally.sampled)),
+                    phase: "scanning".into(),
                 })
-                .await
-                .map_err(JobError::Failed)?;
-            let room = (spec.sample - tally.sampled) as usize;
-            let found: Vec<String> = found.into_iter().take(room).collect();
-            for seen in describe(&mut link, found, memory_known)
-                .await
-                .map_err(JobError::Failed)?
-            {
-                tally.add(&spec, seen);
+                .await?;
+                let (next, found): (u64, Vec<String>) = link
+                    .query(async |c| {
+                        redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("COUNT")
+                            .arg(spec.count)
+                            .query_async(c)
+                            .await
+                    })
+                    .await
+                    .map_err(JobError::Failed)?;
+                let room = share.saturating_sub(tally.sampled) as usize;
+                let found: Vec<String> = found.into_iter().take(room).collect();
+                if memory.is_none()
+                    && let Some(first) = found.first()
+                {
+                    let mut probe = redis::cmd("MEMORY");
+                    probe.arg("USAGE").arg(first);
+                    let allowed = refusable::<Option<u64>>(link, probe)
+                        .await
+                        .map_err(JobError::Failed)?;
+                    memory = Some(allowed.is_ok());
+                }
+                for seen in describe(link, found, memory == Some(true))
+                    .await
+                    .map_err(JobError::Failed)?
+                {
+                    tally.add(&spec, seen);
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+                if tally.sampled >= share {
+                    complete = false;
+                    break;
+                }
+                tokio::time::sleep(spec.pause).await;
             }
-            cursor = next;
-            if cursor == 0 || tally.sampled >= spec.sample {
-                break;
-            }
-            tokio::time::sleep(spec.pause).await;
         }
-        let report = tally.report(&spec, keys, cursor == 0, memory_known);
+        let report = tally.report(&spec, keys, complete, memory.unwrap_or(true));
         ctx.checkpoint(Checkpoint {
             done: report.sampled,
             total: Some(report.sampled),

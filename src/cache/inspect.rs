@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
+use super::cluster::Keyspace;
 use super::recipe::Recipe;
 use super::{
-    CacheDetails, DbKeys, HitCounter, Latency, LatencyEvent, ServerFacts, Setting, SlowEntry,
-    SlowLog, TagRegistry,
+    CacheDetails, DbKeys, HitCounter, Latency, LatencyEvent, NodeFacts, ServerFacts, Setting,
+    SlowEntry, SlowLog, TagRegistry,
 };
+use crate::Panel;
 use crate::TargetKind;
 use crate::config::Target;
 use crate::format::truncate;
 use crate::link::{RedisLink, info_field};
+use crate::secret::SecretUrl;
 
 /// Slow log entries read at most.
 pub const SLOWLOG_ENTRIES: usize = 25;
@@ -25,18 +28,22 @@ pub const SLOWLOG_ENTRIES: usize = 25;
 const ARGS_SHOWN: usize = 4;
 const ARG_CHARS: usize = 40;
 
-/// One Redis target's connection, or why its address is unusable.
+/// One Redis target, opened (as one server or a cluster) at its first read and again after a
+/// failed one.
 struct Watched {
     name: String,
-    link: Result<Mutex<RedisLink>, String>,
+    url: SecretUrl,
+    keyspace: Mutex<Option<Keyspace>>,
     counters: Vec<HitCounter>,
     recipes: Vec<Recipe>,
 }
 
-/// The Redis (cache) targets, each with one connection for the page's reads. Cloning is cheap.
+/// The Redis (cache) targets, each with one connection (one per primary on a cluster) for the
+/// page's reads. Cloning is cheap.
 #[derive(Clone)]
 pub struct Caches {
     watched: Arc<Vec<Watched>>,
+    timeout: Duration,
 }
 
 impl Caches {
@@ -48,14 +55,35 @@ impl Caches {
             .filter(|t| t.kind == TargetKind::Redis)
             .map(|t| Watched {
                 name: t.name.clone(),
-                link: RedisLink::new(&t.url, timeout).map(Mutex::new),
+                url: t.url.clone(),
+                keyspace: Mutex::new(None),
                 counters: t.counters.clone(),
                 recipes: t.recipes.clone(),
             })
             .collect();
         Self {
             watched: Arc::new(watched),
+            timeout,
         }
+    }
+
+    /// Runs `read` on `target`'s keyspace, opening it first if needed; a failed read drops it,
+    /// so the next one finds the topology again.
+    async fn with<T>(
+        &self,
+        target: &str,
+        read: impl AsyncFnOnce(&mut Keyspace) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let w = self.watched(target)?;
+        let mut slot = w.keyspace.lock().await;
+        if slot.is_none() {
+            *slot = Some(Keyspace::open(&w.url, self.timeout).await?);
+        }
+        let result = read(slot.as_mut().expect("opened above")).await;
+        if result.is_err() {
+            *slot = None;
+        }
+        result
     }
 
     /// The Redis targets' names.
@@ -72,20 +100,63 @@ impl Caches {
 
     /// The tags of `target` (see [`super::tags`]).
     pub async fn tags(&self, target: &str) -> Result<TagRegistry, String> {
-        let w = self.watched(target)?;
-        let mut link = w.link.as_ref().map_err(Clone::clone)?.lock().await;
-        super::tags::registry(&mut link, crate::status::now_ms() / 1000).await
+        self.with(target, async |ks| {
+            super::tags::registry(ks, crate::status::now_ms() / 1000).await
+        })
+        .await
     }
 
     /// The panels of `target`; an error when there is no such target or it cannot be reached.
     pub async fn details(&self, target: &str) -> Result<CacheDetails, String> {
         let w = self.watched(target)?;
-        let mut link = w.link.as_ref().map_err(Clone::clone)?.lock().await;
-        let mut details = read(target, &mut link).await?;
+        let mut details = self
+            .with(target, async |ks| {
+                let mut details = read(target, ks.node(0)).await?;
+                details.nodes = nodes(ks).await?;
+                Ok(details)
+            })
+            .await?;
         details.counters = w.counters.clone();
         details.recipes = w.recipes.clone();
         Ok(details)
     }
+}
+
+/// Each primary of a cluster with its figures (`INFO` on each); `None` for one server. A node
+/// that refuses `INFO` costs the panel, with the reason.
+async fn nodes(ks: &mut Keyspace) -> Result<Option<Panel<Vec<NodeFacts>>>, String> {
+    let Some(cluster) = ks.cluster() else {
+        return Ok(None);
+    };
+    let primaries: Vec<_> = cluster.primaries().cloned().collect();
+    let mut out = Vec::with_capacity(primaries.len());
+    for (i, p) in primaries.into_iter().enumerate() {
+        let info = match refusable::<String>(ks.node(i), redis::cmd("INFO")).await? {
+            Ok(info) => info,
+            Err(e) => {
+                return Ok(Some(Err(format!(
+                    "INFO is not available on {} ({e})",
+                    p.addr
+                ))));
+            }
+        };
+        let num = |f: &str| info_field(&info, f).and_then(|v| v.parse::<f64>().ok());
+        let (hits, misses) = (num("keyspace_hits"), num("keyspace_misses"));
+        out.push(NodeFacts {
+            addr: p.addr.clone(),
+            id: p.id.clone(),
+            slots: p.slot_count(),
+            keys: keyspace(&info).iter().map(|d| d.keys).sum(),
+            used_memory: num("used_memory").unwrap_or(0.0) as u64,
+            ops_per_sec: num("instantaneous_ops_per_sec").unwrap_or(0.0),
+            hit_rate: match (hits, misses) {
+                (Some(h), Some(m)) if h + m > 0.0 => Some(h * 100.0 / (h + m)),
+                _ => None,
+            },
+            clients: num("connected_clients").unwrap_or(0.0) as u64,
+        });
+    }
+    Ok(Some(Ok(out)))
 }
 
 /// A target's figures over an interval beside its details: what `pitwall cache stats` prints.
@@ -199,6 +270,7 @@ async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String
         latency,
         counters: Vec::new(),
         recipes: Vec::new(),
+        nodes: None,
     })
 }
 

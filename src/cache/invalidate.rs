@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::TagLayout;
+use super::cluster::Keyspace;
 use super::tags::{Commands, PREFIX, commands, tag_key};
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 use crate::link::RedisLink;
-use crate::target::TargetKind;
 
 /// How long one Redis command of the job may take.
 pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,11 +32,6 @@ impl InvalidateTag {
     /// The kind, for these targets.
     pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
-    }
-
-    fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
-        let url = self.targets.url_of(target, TargetKind::Redis)?;
-        RedisLink::new(&url, TIMEOUT)
     }
 }
 
@@ -123,21 +118,11 @@ pub(super) fn check_pause(pause_ms: u64) -> Result<Duration, String> {
 }
 
 /// Where the tag's members are: `tag:{name}` as a set, or `tag:{name}:entries` as a sorted set.
-pub(super) async fn locate(link: &mut RedisLink, tag: &str) -> Result<(String, TagLayout), String> {
+pub(super) async fn locate(ks: &mut Keyspace, tag: &str) -> Result<(String, TagLayout), String> {
     let set = tag_key(tag, TagLayout::Set);
     let sorted = tag_key(tag, TagLayout::SortedSet);
-    let (a, b): (String, String) = link
-        .query(async |c| {
-            redis::pipe()
-                .cmd("TYPE")
-                .arg(&set)
-                .cmd("TYPE")
-                .arg(&sorted)
-                .query_async(c)
-                .await
-        })
-        .await?;
-    match (a.as_str(), b.as_str()) {
+    let types: Vec<String> = ks.each("TYPE", &[set.clone(), sorted.clone()]).await?;
+    match (types[0].as_str(), types[1].as_str()) {
         ("set", _) => Ok((set, TagLayout::Set)),
         (_, "zset") => Ok((sorted, TagLayout::SortedSet)),
         ("none", "none") => Err(format!(
@@ -190,9 +175,41 @@ pub(super) async fn batch(
     Ok(scanned(layout, reply))
 }
 
-/// One round trip: an `UNLINK` per member, their removal from the tag, then the next batch's
-/// scan from `cursor` (none when the scan is over). Whether each key existed, and the scan.
+/// Unlinks `members` (one `UNLINK` each), removes them from the tag, and scans the next batch
+/// from `cursor` (none when the scan is over): whether each key existed, and the scan. On one
+/// server that is one round trip; on a cluster the `UNLINK`s go to each key's primary.
 async fn unlink_then_scan(
+    ks: &mut Keyspace,
+    key: &str,
+    layout: TagLayout,
+    members: &[String],
+    cursor: Option<u64>,
+    count: usize,
+) -> Result<(Vec<bool>, Option<(u64, Vec<String>)>), String> {
+    if let Keyspace::Single(link) = ks {
+        return unlink_then_scan_one(link, key, layout, members, cursor, count).await;
+    }
+    let existed: Vec<u64> = ks.each("UNLINK", members).await?;
+    let link = ks.link_for(key);
+    if !members.is_empty() {
+        link.query(async |c| {
+            redis::cmd(commands(layout).remove)
+                .arg(key)
+                .arg(members)
+                .query_async::<()>(c)
+                .await
+        })
+        .await?;
+    }
+    let scan = match cursor {
+        Some(cursor) => Some(batch(link, key, layout, cursor, count).await?),
+        None => None,
+    };
+    Ok((existed.into_iter().map(|n| n > 0).collect(), scan))
+}
+
+/// [`unlink_then_scan`] on one server: a single pipeline.
+async fn unlink_then_scan_one(
     link: &mut RedisLink,
     key: &str,
     layout: TagLayout,
@@ -254,9 +271,10 @@ impl JobKind for InvalidateTag {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(self.name(), parameters)?;
-        let mut link = self.link(target)?;
-        let (key, layout) = locate(&mut link, &spec.tag).await?;
-        let members = count(&mut link, &key, layout).await?;
+        let mut ks = self.targets.keyspace(target, TIMEOUT).await?;
+        let (key, layout) = locate(&mut ks, &spec.tag).await?;
+        let link = ks.link_for(&key);
+        let members = count(link, &key, layout).await?;
         let Commands {
             random,
             scan,
@@ -305,16 +323,18 @@ impl JobKind for InvalidateTag {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(self.name(), parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
-        let mut link = self.link(target.as_deref()).map_err(JobError::Failed)?;
-        let (key, layout) = locate(&mut link, &spec.tag)
+        let mut ks = self
+            .targets
+            .keyspace(target.as_deref(), TIMEOUT)
             .await
             .map_err(JobError::Failed)?;
-        let total = count(&mut link, &key, layout)
+        let (key, layout) = locate(&mut ks, &spec.tag).await.map_err(JobError::Failed)?;
+        let total = count(ks.link_for(&key), &key, layout)
             .await
             .map_err(JobError::Failed)?;
         let (mut unlinked, mut gone) = (0u64, 0u64);
         for _ in 0..PASSES {
-            let (mut cursor, mut members) = batch(&mut link, &key, layout, 0, spec.batch)
+            let (mut cursor, mut members) = batch(ks.link_for(&key), &key, layout, 0, spec.batch)
                 .await
                 .map_err(JobError::Failed)?;
             // Each round trip unlinks one batch and scans the next; the last one scans nothing.
@@ -327,7 +347,7 @@ impl JobKind for InvalidateTag {
                 .await?;
                 let next = (cursor != 0).then_some(cursor);
                 let (existed, scan) =
-                    unlink_then_scan(&mut link, &key, layout, &members, next, spec.batch)
+                    unlink_then_scan(&mut ks, &key, layout, &members, next, spec.batch)
                         .await
                         .map_err(JobError::Failed)?;
                 let n = existed.iter().filter(|e| **e).count() as u64;
@@ -338,7 +358,7 @@ impl JobKind for InvalidateTag {
                     tokio::time::sleep(spec.pause).await;
                 }
             }
-            if count(&mut link, &key, layout)
+            if count(ks.link_for(&key), &key, layout)
                 .await
                 .map_err(JobError::Failed)?
                 == 0
@@ -346,7 +366,7 @@ impl JobKind for InvalidateTag {
                 break;
             }
         }
-        let left = count(&mut link, &key, layout)
+        let left = count(ks.link_for(&key), &key, layout)
             .await
             .map_err(JobError::Failed)?;
         ctx.checkpoint(Checkpoint {

@@ -8,6 +8,8 @@
 #[cfg(feature = "services")]
 pub mod analyze;
 #[cfg(feature = "services")]
+pub mod cluster;
+#[cfg(feature = "services")]
 pub mod inspect;
 #[cfg(feature = "services")]
 pub mod invalidate;
@@ -61,6 +63,30 @@ pub struct CacheDetails {
     pub counters: Vec<HitCounter>,
     /// The warming recipes writing into this target.
     pub recipes: Vec<recipe::Recipe>,
+    /// A cluster's primaries with their figures (the panels above are the first primary's);
+    /// `None` for one server.
+    pub nodes: Option<Panel<Vec<NodeFacts>>>,
+}
+
+/// One primary of a cluster as the Cache page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeFacts {
+    /// `host:port`.
+    pub addr: String,
+    /// Its node id.
+    pub id: String,
+    /// Hash slots it serves.
+    pub slots: u32,
+    /// Keys it holds.
+    pub keys: u64,
+    /// Memory in use, bytes.
+    pub used_memory: u64,
+    /// Commands per second (`instantaneous_ops_per_sec`).
+    pub ops_per_sec: f64,
+    /// Keyspace hits against lookups since it started, percent.
+    pub hit_rate: Option<f64>,
+    /// Connected clients.
+    pub clients: u64,
 }
 
 /// The server's facts.

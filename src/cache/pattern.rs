@@ -1,18 +1,19 @@
 //! The `invalidate_pattern` job: unlinks the keys matching a glob pattern, found with a paced
 //! `SCAN MATCH` (never `KEYS`), one `UNLINK` per key pipelined, at most `cap` keys. Its plan is
 //! the dry run: a bounded scan counts and samples the matches and estimates the rest from
-//! `DBSIZE`. A pattern needs a literal prefix, so `*` can never empty a cache by mistake.
+//! `DBSIZE`. A pattern needs a literal prefix, so `*` can never empty a cache by mistake. On a
+//! cluster every primary is scanned in turn.
 //! Unlinked keys stay named by their tags until `prune_tag` removes them.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::cluster::Keyspace;
 use super::invalidate::{TIMEOUT, check_pause};
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 use crate::link::RedisLink;
-use crate::target::TargetKind;
 
 /// Literal characters a pattern must start with.
 pub const MIN_PREFIX: usize = 3;
@@ -30,11 +31,6 @@ impl InvalidatePattern {
     /// The kind, for these targets.
     pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
-    }
-
-    fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
-        let url = self.targets.url_of(target, TargetKind::Redis)?;
-        RedisLink::new(&url, TIMEOUT)
     }
 }
 
@@ -120,6 +116,18 @@ fn spec(parameters: &serde_json::Value) -> Result<Spec, String> {
     })
 }
 
+/// Keys on every node (`DBSIZE` summed).
+pub(super) async fn dbsize(ks: &mut Keyspace) -> Result<u64, String> {
+    let mut keys = 0u64;
+    for node in 0..ks.nodes() {
+        keys += ks
+            .node(node)
+            .query(async |c| redis::cmd("DBSIZE").query_async::<u64>(c).await)
+            .await?;
+    }
+    Ok(keys)
+}
+
 /// One `SCAN MATCH` call from `cursor`: the next cursor and the keys it matched.
 async fn scan(
     link: &mut RedisLink,
@@ -156,25 +164,30 @@ impl JobKind for InvalidatePattern {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(parameters)?;
-        let mut link = self.link(target)?;
-        let keys: u64 = link
-            .query(async |c| redis::cmd("DBSIZE").query_async(c).await)
-            .await?;
-        let (mut cursor, mut calls, mut matched) = (0u64, 0usize, 0u64);
+        let mut ks = self.targets.keyspace(target, TIMEOUT).await?;
+        let keys = dbsize(&mut ks).await?;
+        let (mut calls, mut matched, mut complete) = (0usize, 0u64, true);
         let mut sample: Vec<String> = Vec::new();
-        loop {
-            let (next, found) = scan(&mut link, &spec, cursor).await?;
-            calls += 1;
-            matched += found.len() as u64;
-            let room = SAMPLE.saturating_sub(sample.len());
-            sample.extend(found.into_iter().take(room));
-            cursor = next;
-            if cursor == 0 || calls == DRY_RUN_CALLS {
-                break;
+        // Every node in turn (one on a single server), within one budget of calls.
+        'nodes: for node in 0..ks.nodes() {
+            let mut cursor = 0u64;
+            loop {
+                if calls == DRY_RUN_CALLS {
+                    complete = false;
+                    break 'nodes;
+                }
+                let (next, found) = scan(ks.node(node), &spec, cursor).await?;
+                calls += 1;
+                matched += found.len() as u64;
+                let room = SAMPLE.saturating_sub(sample.len());
+                sample.extend(found.into_iter().take(room));
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+                tokio::time::sleep(spec.pause).await;
             }
-            tokio::time::sleep(spec.pause).await;
         }
-        let complete = cursor == 0;
         let estimate = if complete {
             matched
         } else {
@@ -222,40 +235,53 @@ impl JobKind for InvalidatePattern {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
-        let mut link = self.link(target.as_deref()).map_err(JobError::Failed)?;
-        let (mut unlinked, mut gone, mut cursor, mut calls) = (0u64, 0u64, 0u64, 0u64);
-        loop {
-            ctx.checkpoint(Checkpoint {
-                done: unlinked,
-                total: None,
-                phase: format!("scanning ({calls} calls)"),
-            })
-            .await?;
-            let (next, mut found) = scan(&mut link, &spec, cursor)
-                .await
-                .map_err(JobError::Failed)?;
-            calls += 1;
-            found.truncate((spec.cap - unlinked) as usize);
-            if !found.is_empty() {
-                let existed: Vec<u64> = link
-                    .query(async |c| {
-                        let mut pipe = redis::pipe();
-                        for k in &found {
-                            pipe.cmd("UNLINK").arg(k);
-                        }
-                        pipe.query_async(c).await
-                    })
-                    .await
-                    .map_err(JobError::Failed)?;
-                let n = existed.iter().filter(|e| **e > 0).count() as u64;
-                unlinked += n;
-                gone += existed.len() as u64 - n;
+        let mut ks = self
+            .targets
+            .keyspace(target.as_deref(), TIMEOUT)
+            .await
+            .map_err(JobError::Failed)?;
+        let (mut unlinked, mut gone, mut calls, mut capped) = (0u64, 0u64, 0u64, false);
+        // Every node in turn: the keys a node's SCAN finds live on that node.
+        let nodes = ks.nodes();
+        'nodes: for node in 0..nodes {
+            let link = ks.node(node);
+            let mut cursor = 0u64;
+            loop {
+                ctx.checkpoint(Checkpoint {
+                    done: unlinked,
+                    total: None,
+                    phase: format!("scanning ({calls} calls)"),
+                })
+                .await?;
+                let (next, mut found) =
+                    scan(link, &spec, cursor).await.map_err(JobError::Failed)?;
+                calls += 1;
+                found.truncate((spec.cap - unlinked) as usize);
+                if !found.is_empty() {
+                    let existed: Vec<u64> = link
+                        .query(async |c| {
+                            let mut pipe = redis::pipe();
+                            for k in &found {
+                                pipe.cmd("UNLINK").arg(k);
+                            }
+                            pipe.query_async(c).await
+                        })
+                        .await
+                        .map_err(JobError::Failed)?;
+                    let n = existed.iter().filter(|e| **e > 0).count() as u64;
+                    unlinked += n;
+                    gone += existed.len() as u64 - n;
+                }
+                cursor = next;
+                if unlinked >= spec.cap {
+                    capped = cursor != 0 || node + 1 < nodes;
+                    break 'nodes;
+                }
+                if cursor == 0 {
+                    break;
+                }
+                tokio::time::sleep(spec.pause).await;
             }
-            cursor = next;
-            if cursor == 0 || unlinked >= spec.cap {
-                break;
-            }
-            tokio::time::sleep(spec.pause).await;
         }
         ctx.checkpoint(Checkpoint {
             done: unlinked,
@@ -268,7 +294,7 @@ impl JobKind for InvalidatePattern {
             "unlinked": unlinked,
             "already_gone": gone,
             "scan_calls": calls,
-            "capped": cursor != 0,
+            "capped": capped,
         }))
     }
 }

@@ -1,15 +1,15 @@
 //! The `prune_tag` job: removes the members of a tag whose key is gone (expired, evicted or
 //! deleted without the tag), so the tag stops growing with dead names. Members are read in
-//! batches (`SSCAN`/`ZSCAN`), each checked with its own `EXISTS` (one key per command, so it
-//! works on a cluster), pipelined, and the missing ones removed with one `SREM`/`ZREM` per batch.
+//! batches (`SSCAN`/`ZSCAN`), each checked with its own `EXISTS` (one key per command, sent to
+//! the key's primary on a cluster), pipelined, and the missing ones removed with one
+//! `SREM`/`ZREM` per batch.
 //! No key is deleted; a checkpoint per batch takes a cancel.
 
+use super::cluster::Keyspace;
 use super::invalidate::{TIMEOUT, batch, count, locate, spec};
 use super::tags::commands;
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
-use crate::link::RedisLink;
-use crate::target::TargetKind;
 
 /// The `prune_tag` kind: `{"tag": "project:7", "batch": 500, "pause_ms": 2}`.
 pub struct PruneTag {
@@ -21,27 +21,11 @@ impl PruneTag {
     pub fn new(targets: TargetUrls) -> Self {
         Self { targets }
     }
-
-    fn link(&self, target: Option<&str>) -> Result<RedisLink, String> {
-        let url = self.targets.url_of(target, TargetKind::Redis)?;
-        RedisLink::new(&url, TIMEOUT)
-    }
 }
 
-/// Which of `members` have no key any more, one `EXISTS` each, pipelined.
-async fn missing(link: &mut RedisLink, members: &[String]) -> Result<Vec<String>, String> {
-    if members.is_empty() {
-        return Ok(Vec::new());
-    }
-    let exists: Vec<u64> = link
-        .query(async |c| {
-            let mut pipe = redis::pipe();
-            for m in members {
-                pipe.cmd("EXISTS").arg(m);
-            }
-            pipe.query_async(c).await
-        })
-        .await?;
+/// Which of `members` have no key any more, one `EXISTS` each, pipelined per node.
+async fn missing(ks: &mut Keyspace, members: &[String]) -> Result<Vec<String>, String> {
+    let exists: Vec<u64> = ks.each("EXISTS", members).await?;
     Ok(members
         .iter()
         .zip(exists)
@@ -68,11 +52,11 @@ impl JobKind for PruneTag {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(self.name(), parameters)?;
-        let mut link = self.link(target)?;
-        let (key, layout) = locate(&mut link, &spec.tag).await?;
-        let members = count(&mut link, &key, layout).await?;
-        let (_, first) = batch(&mut link, &key, layout, 0, super::TAG_SAMPLE).await?;
-        let gone = missing(&mut link, &first).await?;
+        let mut ks = self.targets.keyspace(target, TIMEOUT).await?;
+        let (key, layout) = locate(&mut ks, &spec.tag).await?;
+        let members = count(ks.link_for(&key), &key, layout).await?;
+        let (_, first) = batch(ks.link_for(&key), &key, layout, 0, super::TAG_SAMPLE).await?;
+        let gone = missing(&mut ks, &first).await?;
         let c = commands(layout);
         Ok(Plan {
             summary: format!(
@@ -101,11 +85,13 @@ impl JobKind for PruneTag {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(self.name(), parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
-        let mut link = self.link(target.as_deref()).map_err(JobError::Failed)?;
-        let (key, layout) = locate(&mut link, &spec.tag)
+        let mut ks = self
+            .targets
+            .keyspace(target.as_deref(), TIMEOUT)
             .await
             .map_err(JobError::Failed)?;
-        let total = count(&mut link, &key, layout)
+        let (key, layout) = locate(&mut ks, &spec.tag).await.map_err(JobError::Failed)?;
+        let total = count(ks.link_for(&key), &key, layout)
             .await
             .map_err(JobError::Failed)?;
         let remove = commands(layout).remove;
@@ -117,24 +103,23 @@ impl JobKind for PruneTag {
                 phase: "checking".into(),
             })
             .await?;
-            let (next, members) = batch(&mut link, &key, layout, cursor, spec.batch)
+            let (next, members) = batch(ks.link_for(&key), &key, layout, cursor, spec.batch)
                 .await
                 .map_err(JobError::Failed)?;
             checked += members.len() as u64;
-            let gone = missing(&mut link, &members)
-                .await
-                .map_err(JobError::Failed)?;
+            let gone = missing(&mut ks, &members).await.map_err(JobError::Failed)?;
             if !gone.is_empty() {
                 removed += gone.len() as u64;
-                link.query(async |c| {
-                    redis::cmd(remove)
-                        .arg(&key)
-                        .arg(&gone)
-                        .query_async::<()>(c)
-                        .await
-                })
-                .await
-                .map_err(JobError::Failed)?;
+                ks.link_for(&key)
+                    .query(async |c| {
+                        redis::cmd(remove)
+                            .arg(&key)
+                            .arg(&gone)
+                            .query_async::<()>(c)
+                            .await
+                    })
+                    .await
+                    .map_err(JobError::Failed)?;
             }
             cursor = next;
             if cursor == 0 {

@@ -1,14 +1,14 @@
 //! The tag registry: the tags of one Redis target, found with a paced `SCAN MATCH {prefix}*`
-//! (never `KEYS`), each with its members, its stale members and its memory. A set's stale
-//! members are estimated from a random sample (`SRANDMEMBER`, then one `EXISTS` per member, one
-//! key per command so it also works on a cluster); a sorted set scored by expiry tells them
-//! exactly (`ZCOUNT` of the scores in the past).
+//! (never `KEYS`; on a cluster on every primary), each with its members, its stale members and
+//! its memory. A set's stale members are estimated from a random sample (`SRANDMEMBER`, then one
+//! `EXISTS` per member, sent to the member's primary on a cluster); a sorted set scored by
+//! expiry tells them exactly (`ZCOUNT` of the scores in the past).
 
 use std::time::Duration;
 
+use super::cluster::Keyspace;
 use super::inspect::refusable;
 use super::{TAG_SAMPLE as SAMPLE, TagInfo, TagLayout, TagRegistry};
-use crate::link::RedisLink;
 
 /// The prefix tags are found under (the layout of the backends Pitwall serves).
 pub const PREFIX: &str = "tag:";
@@ -22,49 +22,53 @@ pub const TAG_LIMIT: usize = 200;
 /// A pause between `SCAN` calls, so the scan never holds the server for long.
 const PACE: Duration = Duration::from_millis(2);
 
-/// The tags of the server behind `link`, most members first.
-pub async fn registry(link: &mut RedisLink, now_s: u64) -> Result<TagRegistry, String> {
-    let mut keys: Vec<(String, String)> = Vec::new();
-    let mut cursor: u64 = 0;
-    let mut complete = false;
-    for call in 0..SCAN_CALLS {
-        if call > 0 {
-            tokio::time::sleep(PACE).await;
+/// The tags of the target (every primary of a cluster), most members first.
+pub async fn registry(ks: &mut Keyspace, now_s: u64) -> Result<TagRegistry, String> {
+    let mut keys: Vec<(usize, String, String)> = Vec::new();
+    let mut complete = true;
+    'nodes: for node in 0..ks.nodes() {
+        let link = ks.node(node);
+        let mut cursor: u64 = 0;
+        for call in 0..SCAN_CALLS {
+            if call > 0 {
+                tokio::time::sleep(PACE).await;
+            }
+            let (next, batch): (u64, Vec<(String, String)>) = link
+                .query(async |c| {
+                    let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(format!("{PREFIX}*"))
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .query_async(c)
+                        .await?;
+                    let mut pipe = redis::pipe();
+                    for k in &found {
+                        pipe.cmd("TYPE").arg(k);
+                    }
+                    let types: Vec<String> = if found.is_empty() {
+                        Vec::new()
+                    } else {
+                        pipe.query_async(c).await?
+                    };
+                    Ok((next, found.into_iter().zip(types).collect()))
+                })
+                .await?;
+            keys.extend(batch.into_iter().map(|(k, t)| (node, k, t)));
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            if keys.len() >= TAG_LIMIT * 4 {
+                complete = false;
+                break 'nodes;
+            }
         }
-        let (next, batch): (u64, Vec<(String, String)>) = link
-            .query(async |c| {
-                let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{PREFIX}*"))
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query_async(c)
-                    .await?;
-                let mut pipe = redis::pipe();
-                for k in &found {
-                    pipe.cmd("TYPE").arg(k);
-                }
-                let types: Vec<String> = if found.is_empty() {
-                    Vec::new()
-                } else {
-                    pipe.query_async(c).await?
-                };
-                Ok((next, found.into_iter().zip(types).collect()))
-            })
-            .await?;
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            complete = true;
-            break;
-        }
-        if keys.len() >= TAG_LIMIT * 4 {
-            break;
-        }
+        complete &= cursor == 0;
     }
     let mut tags = Vec::new();
-    for (key, kind) in keys {
+    for (node, key, kind) in keys {
         let layout = match kind.as_str() {
             "set" => TagLayout::Set,
             "zset" => TagLayout::SortedSet,
@@ -74,7 +78,7 @@ pub async fn registry(link: &mut RedisLink, now_s: u64) -> Result<TagRegistry, S
             complete = false;
             break;
         }
-        tags.push(describe(link, key, layout, now_s).await?);
+        tags.push(describe(ks, node, key, layout, now_s).await?);
     }
     tags.sort_by(|a, b| b.members.cmp(&a.members).then(a.name.cmp(&b.name)));
     Ok(TagRegistry {
@@ -86,12 +90,14 @@ pub async fn registry(link: &mut RedisLink, now_s: u64) -> Result<TagRegistry, S
 
 /// One tag's members, stale members and memory.
 async fn describe(
-    link: &mut RedisLink,
+    ks: &mut Keyspace,
+    node: usize,
     key: String,
     layout: TagLayout,
     now_s: u64,
 ) -> Result<TagInfo, String> {
     let name = tag_name(&key, layout);
+    let link = ks.node(node);
     let (members, stale, sampled) = match layout {
         TagLayout::SortedSet => {
             let (members, stale): (u64, u64) = link
@@ -122,18 +128,7 @@ async fn describe(
                         .await
                 })
                 .await?;
-            let exists: Vec<u64> = if sample.is_empty() {
-                Vec::new()
-            } else {
-                link.query(async |c| {
-                    let mut pipe = redis::pipe();
-                    for m in &sample {
-                        pipe.cmd("EXISTS").arg(m);
-                    }
-                    pipe.query_async(c).await
-                })
-                .await?
-            };
+            let exists: Vec<u64> = ks.each("EXISTS", &sample).await?;
             let gone = exists.iter().filter(|e| **e == 0).count() as u64;
             let sampled = sample.len() as u64;
             (members, estimate(members, gone, sampled), sampled)
@@ -142,7 +137,10 @@ async fn describe(
     // MEMORY USAGE may be refused (ACL, managed Redis): the figure is then unknown.
     let mut usage = redis::cmd("MEMORY");
     usage.arg("USAGE").arg(&key);
-    let memory_bytes = refusable::<Option<u64>>(link, usage).await?.ok().flatten();
+    let memory_bytes = refusable::<Option<u64>>(ks.node(node), usage)
+        .await?
+        .ok()
+        .flatten();
     Ok(TagInfo {
         name,
         key,

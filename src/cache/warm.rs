@@ -18,14 +18,14 @@ use sqlparser::parser::Parser;
 use sqlx::{Executor, PgPool, Postgres, Transaction};
 
 use super::TagLayout;
+use super::cluster::Keyspace;
 use super::recipe::{Recipe, WarmValue};
 use super::tags::tag_key;
 use crate::config::Target;
 use crate::jobs::kinds::{TargetUrls, pg_message};
 use crate::jobs::schedule::Scheduled;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, NewJob, Plan};
-use crate::link::{RedisLink, pg_pool};
-use crate::target::TargetKind;
+use crate::link::pg_pool;
 
 /// How long one Redis command or pipeline of the job may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,16 +97,10 @@ impl WarmCache {
         }
     }
 
-    /// The recipe's source pool and destination link.
-    fn connect(&self, owner: &str, recipe: &Recipe) -> Result<(PgPool, RedisLink), String> {
-        let pg = self
-            .targets
-            .url_of(Some(&recipe.postgres), TargetKind::Postgres)?;
-        let redis = self.targets.url_of(Some(owner), TargetKind::Redis)?;
-        Ok((
-            pg_pool(&pg, Duration::from_secs(recipe.timeout_secs))?,
-            RedisLink::new(&redis, TIMEOUT)?,
-        ))
+    /// The pool of the recipe's source, its statements bounded by the recipe's timeout.
+    fn source(&self, recipe: &Recipe) -> Result<PgPool, String> {
+        let pg = self.targets.url(Some(&recipe.postgres))?;
+        pg_pool(&pg, Duration::from_secs(recipe.timeout_secs))
     }
 }
 
@@ -249,22 +243,15 @@ async fn read_batch(
 
 /// Writes one batch: refresh-ahead check first when asked, then the values, then the tags.
 async fn write_batch(
-    link: &mut RedisLink,
+    ks: &mut Keyspace,
     recipe: &Recipe,
     batch: Vec<Write>,
     tally: &mut Written,
 ) -> Result<(), String> {
     let batch = match recipe.refresh_ahead {
         Some(fraction) if !batch.is_empty() => {
-            let left: Vec<i64> = link
-                .query(async |c| {
-                    let mut pipe = redis::pipe();
-                    for w in &batch {
-                        pipe.cmd("PTTL").arg(&w.key);
-                    }
-                    pipe.query_async(c).await
-                })
-                .await?;
+            let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
+            let left: Vec<i64> = ks.each("PTTL", &keys).await?;
             // Missing (-2) and persistent (-1) keys are written; so are keys near expiry.
             let fresh_ms = (recipe.ttl_secs as f64 * 1000.0 * fraction) as i64;
             let (stale, fresh): (Vec<_>, Vec<_>) = batch
@@ -286,23 +273,42 @@ async fn write_batch(
         }
     }
     let ttls: Vec<u64> = batch.iter().map(|_| jittered(recipe)).collect();
-    link.query(async |c| {
-        let mut pipe = redis::pipe();
-        for (w, ttl) in batch.iter().zip(&ttls) {
-            pipe.cmd("SET")
-                .arg(&w.key)
-                .arg(&w.value)
-                .arg("EX")
-                .arg(*ttl)
-                .ignore();
+    let set = |w: &Write, ttl: u64| {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&w.key).arg(&w.value).arg("EX").arg(ttl);
+        cmd
+    };
+    match ks {
+        // One pipeline: the values, then the tags (a tag never names a key not yet written).
+        Keyspace::Single(link) => {
+            link.query(async |c| {
+                let mut pipe = redis::pipe();
+                for (w, ttl) in batch.iter().zip(&ttls) {
+                    pipe.add_command(set(w, *ttl)).ignore();
+                }
+                for (tag, keys) in &by_tag {
+                    pipe.cmd("SADD").arg(*tag).arg(keys).ignore();
+                }
+                pipe.query_async::<()>(c).await
+            })
+            .await?
         }
-        // After the values: a tag never names a key that was not written.
-        for (tag, keys) in &by_tag {
-            pipe.cmd("SADD").arg(*tag).arg(keys).ignore();
+        // The values on their primaries first, then each tag on its own.
+        Keyspace::Cluster(_) => {
+            let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
+            ks.per_key::<redis::Value>(&keys, |pipe, i| {
+                pipe.add_command(set(&batch[i], ttls[i]));
+            })
+            .await?;
+            let tags: Vec<String> = by_tag.keys().map(|t| t.to_string()).collect();
+            ks.per_key::<redis::Value>(&tags, |pipe, i| {
+                pipe.cmd("SADD")
+                    .arg(&tags[i])
+                    .arg(&by_tag[tags[i].as_str()]);
+            })
+            .await?;
         }
-        pipe.query_async::<()>(c).await
-    })
-    .await?;
+    }
     tally.keys += batch.len() as u64;
     tally.tags.extend(by_tag.keys().map(|t| t.to_string()));
     Ok(())
@@ -325,7 +331,7 @@ impl JobKind for WarmCache {
     ) -> Result<Plan, String> {
         let recipe = self.recipe(target, parameters)?;
         let owner = target.unwrap_or_default();
-        let (pool, _) = self.connect(owner, recipe)?;
+        let pool = self.source(recipe)?;
         let mut tx = read_only(&pool).await?;
         let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({}) AS q", recipe.sql))
             .fetch_one(&mut *tx)
@@ -400,7 +406,12 @@ impl JobKind for WarmCache {
             .map_err(JobError::Failed)?;
         let owner = target.unwrap_or_default();
         let failed = |e: String| JobError::Failed(format!("recipe `{}`: {e}", recipe.name));
-        let (pool, mut link) = self.connect(&owner, recipe).map_err(failed)?;
+        let pool = self.source(recipe).map_err(failed)?;
+        let mut ks = self
+            .targets
+            .keyspace(Some(&owner), TIMEOUT)
+            .await
+            .map_err(failed)?;
         let started = Instant::now();
         let mut tx = read_only(&pool).await.map_err(failed)?;
         let total = estimate(&mut tx, recipe).await.map_err(failed)?;
@@ -419,7 +430,7 @@ impl JobKind for WarmCache {
             })
             .await?;
             let batch = std::mem::take(&mut pending);
-            let write = write_batch(&mut link, recipe, batch, &mut written);
+            let write = write_batch(&mut ks, recipe, batch, &mut written);
             let next = async {
                 if more {
                     read_batch(&mut rows, recipe, &mut read).await

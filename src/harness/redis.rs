@@ -18,11 +18,17 @@ pub struct RedisServer {
     dir: TempDir,
     binary: String,
     port: u16,
+    /// Arguments beyond the defaults (cluster mode).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts `redis-server` (or `PITWALL_REDIS_SERVER`) on a free loopback port.
     pub async fn start() -> Result<Self> {
+        Self::start_with(Vec::new()).await
+    }
+
+    async fn start_with(extra: Vec<String>) -> Result<Self> {
         let binary =
             std::env::var("PITWALL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let dir = tempfile::Builder::new()
@@ -33,6 +39,7 @@ impl RedisServer {
             dir,
             binary,
             port: free_port()?,
+            extra,
             slot: Slot::new(
                 SERVICE,
                 (Signal::SIGTERM, Duration::from_secs(5)),
@@ -88,6 +95,7 @@ impl RedisServer {
             "--protected-mode",
             "yes",
         ]);
+        cmd.args(&self.extra);
         let log = self.dir.path().join("redis.log");
         let mut process = ServiceProcess::spawn(SERVICE, cmd, &log).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -114,6 +122,119 @@ impl RedisServer {
         })?;
         self.slot.fill(process);
         Ok(())
+    }
+}
+
+/// A throwaway Redis Cluster of primaries only, each a [`RedisServer`] in cluster mode, the
+/// 16,384 slots split evenly between them.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `primaries` servers, gives each its slot range (`CLUSTER ADDSLOTSRANGE`), has them
+    /// meet, and waits until every node reports the cluster `ok` and knows every other.
+    pub async fn start(primaries: usize) -> Result<Self> {
+        let cluster_args = || {
+            [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let nodes = futures_util::future::try_join_all(
+            (0..primaries).map(|_| RedisServer::start_with(cluster_args())),
+        )
+        .await?;
+        let cluster = Self { nodes };
+        let per = 16_384 / primaries;
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            let first = i * per;
+            let last = if i + 1 == primaries {
+                16_383
+            } else {
+                first + per - 1
+            };
+            let mut c = node.connect().await?;
+            command(
+                &mut c,
+                redis::cmd("CLUSTER")
+                    .arg("ADDSLOTSRANGE")
+                    .arg(first)
+                    .arg(last),
+            )
+            .await?;
+            if i > 0 {
+                let seed = cluster.nodes[0].port;
+                command(
+                    &mut c,
+                    redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(seed),
+                )
+                .await?;
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut ready = true;
+            for node in &cluster.nodes {
+                let mut c = node.connect().await?;
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut c)
+                    .await
+                    .map_err(cluster_failed)?;
+                ready &= info.contains("cluster_state:ok")
+                    && info.contains(&format!("cluster_known_nodes:{primaries}\r"));
+            }
+            if ready {
+                return Ok(cluster);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Start {
+                    service: SERVICE,
+                    reason: "the cluster did not reach cluster_state:ok within 30 s".into(),
+                    log: log_tail(&cluster.nodes[0].dir.path().join("redis.log"), 20),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The nodes, in slot order.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The URL of the first node (a cluster has database 0 only).
+    pub fn url(&self) -> String {
+        self.nodes[0].url(0)
+    }
+}
+
+fn cluster_failed(e: redis::RedisError) -> Error {
+    Error::Start {
+        service: SERVICE,
+        reason: format!("forming the cluster: {e}"),
+        log: String::new(),
+    }
+}
+
+async fn command(c: &mut redis::aio::MultiplexedConnection, cmd: &redis::Cmd) -> Result<()> {
+    cmd.query_async::<()>(c).await.map_err(cluster_failed)
+}
+
+impl RedisServer {
+    async fn connect(&self) -> Result<redis::aio::MultiplexedConnection> {
+        redis::Client::open(self.url(0))
+            .map_err(cluster_failed)?
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(cluster_failed)
     }
 }
 

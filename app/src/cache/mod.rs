@@ -14,7 +14,7 @@ use pitwall::Unit;
 use pitwall::cache::keyspace::{KeyspaceReport, TTL_BUCKETS};
 use pitwall::cache::recipe::Recipe;
 use pitwall::cache::{
-    CacheDetails, DbKeys, HitCounter, Latency, ServerFacts, Setting, SlowLog, TagLayout,
+    CacheDetails, DbKeys, HitCounter, Latency, NodeFacts, ServerFacts, Setting, SlowLog, TagLayout,
     TagRegistry,
 };
 use pitwall::telemetry::{Family, Reading, Snapshot, metric};
@@ -91,6 +91,7 @@ fn details(d: CacheDetails, first: Option<Reading>) -> impl IntoView {
             {panel_card(format!("Server {t}"), d.server, |s| server(s).into_any())}
             {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
         </div>
+        {d.nodes.map(|n| panel_card(format!("Cluster nodes of {t}"), n, |list| cluster_nodes(list).into_any()))}
         <TagsPanel target=t.clone()/>
         <KeyspacePanel target=t.clone()/>
         {recipes(&t, d.recipes)}
@@ -454,6 +455,40 @@ fn recipes(target: &str, list: Vec<Recipe>) -> AnyView {
         </section>
     }
     .into_any()
+}
+
+/// A cluster's primaries: the panels above are the first one's; these are each one's figures.
+fn cluster_nodes(list: Vec<NodeFacts>) -> impl IntoView {
+    let total: u64 = list.iter().map(|n| n.keys).sum();
+    view! {
+        <p class="hint">{format!("{} primaries, {} keys in all. Jobs send each key's commands to the primary serving its slot and scan every primary.", list.len(), Unit::Count.format(total as f64))}</p>
+        <table aria-label="Cluster nodes">
+            <thead>
+                <tr>
+                    <th scope="col">"Primary"</th>
+                    <th scope="col" class="num">"Slots"</th>
+                    <th scope="col" class="num">"Keys"</th>
+                    <th scope="col" class="num">"Memory"</th>
+                    <th scope="col" class="num">"Operations"</th>
+                    <th scope="col" class="num">"Hit rate"</th>
+                    <th scope="col" class="num">"Clients"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {list.into_iter().map(|n| view! {
+                    <tr>
+                        <th scope="row">{n.addr} <span class="muted">{format!(" ({})", pitwall::format::truncate(&n.id, 8))}</span></th>
+                        <td class="num">{Unit::Count.format(n.slots as f64)}</td>
+                        <td class="num">{Unit::Count.format(n.keys as f64)}</td>
+                        <td class="num">{Unit::Bytes.format(n.used_memory as f64)}</td>
+                        <td class="num">{Unit::PerSecond.format(n.ops_per_sec)}</td>
+                        <td class="num">{Unit::Percent.format_or_dash(n.hit_rate)}</td>
+                        <td class="num">{Unit::Count.format(n.clients as f64)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
 }
 
 fn server(s: ServerFacts) -> impl IntoView {

@@ -13,6 +13,7 @@ use sqlx::{Connection, Executor, Row};
 
 use super::{Checkpoint, JobContext, Kinds};
 use crate::cache::analyze::AnalyzeKeyspace;
+use crate::cache::cluster::Keyspace;
 use crate::cache::invalidate::InvalidateTag;
 use crate::cache::pattern::InvalidatePattern;
 use crate::cache::prune::PruneTag;
@@ -59,6 +60,16 @@ impl TargetUrls {
     /// The URL of PostgreSQL target `target`; the refusal names the target.
     pub fn url(&self, target: Option<&str>) -> Result<SecretUrl, String> {
         self.url_of(target, TargetKind::Postgres)
+    }
+
+    /// Redis target `target` opened as one server or a cluster's primaries, each command
+    /// bounded by `timeout`; the refusal names the target.
+    pub async fn keyspace(
+        &self,
+        target: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Keyspace, String> {
+        Keyspace::open(&self.url_of(target, TargetKind::Redis)?, timeout).await
     }
 
     /// The URL of target `target` of `kind`; the refusal names the target.
