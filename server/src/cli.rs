@@ -46,9 +46,14 @@ enum Command {
     },
     /// Check the configuration and print it (addresses redacted).
     CheckConfig,
-    /// Check every configured target once and print its state, and each Celery broker's queue
-    /// depths; exits with an error when a target is down.
-    Status,
+    /// Check every configured target once and print its state, each Celery broker's queue
+    /// depths, and the alerts of the running console; exits with an error when a target is down
+    /// or a critical alert fires.
+    Status {
+        /// The running console to ask for its alerts (default: `listen` of the config).
+        #[arg(long)]
+        console: Option<SocketAddr>,
+    },
     /// Show the next messages workers will take from a Celery queue, without taking them.
     Peek {
         /// The broker (a `[[celery]]` target's name).
@@ -349,6 +354,8 @@ pub enum Error {
     Params(serde_json::Error),
     #[error("{0} target(s) down")]
     Down(usize),
+    #[error("{0} critical alert(s) firing")]
+    Critical(usize),
     #[error("reading the password from standard input: {0}")]
     Stdin(std::io::Error),
 }
@@ -398,7 +405,7 @@ impl Cli {
                 }
                 println!("configuration OK");
             }
-            Command::Status => status(&config).await?,
+            Command::Status { console } => status(&config, console).await?,
             Command::Peek {
                 broker,
                 queue,
@@ -1147,7 +1154,7 @@ async fn peek(config: &Config, broker: &str, queue: &str, count: usize) -> Resul
     Ok(())
 }
 
-async fn status(config: &Config) -> Result<(), Error> {
+async fn status(config: &Config, console: Option<SocketAddr>) -> Result<(), Error> {
     use pitwall::TargetKind;
     use pitwall::probe::{Probe, Prober};
     use pitwall::telemetry::collect::{Collector, QueuesCollector};
@@ -1210,8 +1217,113 @@ async fn status(config: &Config) -> Result<(), Error> {
             Err(_) => println!("  queues: no answer within {} ms", timeout.as_millis()),
         }
     }
-    if down > 0 {
-        return Err(Error::Down(down));
+    let console = console.unwrap_or(config.listen);
+    let critical = match console_alerts(console, config.metrics.token.as_deref(), timeout).await {
+        Ok(alerts) => {
+            let firing = alerts.iter().filter(|a| a.state == "firing").count();
+            println!(
+                "alerts of the console at {console}: {firing} firing, {} other active",
+                alerts.len() - firing
+            );
+            for a in &alerts {
+                println!(
+                    "  {:<9} {:<9} {:<28} {}",
+                    a.state, a.severity, a.rule, a.target
+                );
+            }
+            alerts
+                .iter()
+                .filter(|a| a.state == "firing" && a.severity == "critical")
+                .count()
+        }
+        Err(reason) => {
+            println!("alerts: {reason}");
+            0
+        }
+    };
+    match (down, critical) {
+        (0, 0) => Ok(()),
+        (0, n) => Err(Error::Critical(n)),
+        (n, _) => Err(Error::Down(n)),
     }
-    Ok(())
+}
+
+/// An active alert as `/metrics` reports it.
+struct ActiveAlert {
+    rule: String,
+    target: String,
+    state: String,
+    severity: String,
+}
+
+/// The active alerts of the console at `addr`, read from its `/metrics` (plain HTTP on the
+/// console's own address; the bearer token when configured), most urgent first.
+async fn console_alerts(
+    addr: SocketAddr,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<ActiveAlert>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        stream
+            .write_all(
+                format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&response).into_owned())
+    };
+    let response = tokio::time::timeout(timeout.max(Duration::from_secs(2)), ask)
+        .await
+        .map_err(|_| format!("the console at {addr} did not answer in time"))?
+        .map_err(|e| format!("no console answers at {addr} ({e}); start `pitwall serve`"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("the console at {addr} sent no HTTP response"))?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(format!(
+            "the console at {addr} answered /metrics with {status}{}",
+            if status == "401" {
+                " (set [metrics] token to the console's)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .map_err(|e| format!("the console's /metrics could not be read: {e}"))?;
+    let label = |s: &prometheus_parse::Sample, k: &str| s.labels.get(k).unwrap_or("").to_owned();
+    let mut alerts: Vec<ActiveAlert> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "pitwall_alert")
+        .map(|s| ActiveAlert {
+            rule: label(s, "rule"),
+            target: label(s, "target"),
+            state: label(s, "state"),
+            severity: label(s, "severity"),
+        })
+        .collect();
+    let rank = |a: &ActiveAlert| {
+        (
+            a.state != "firing",
+            a.severity != "critical",
+            a.rule.clone(),
+            a.target.clone(),
+        )
+    };
+    alerts.sort_by_key(rank);
+    Ok(alerts)
 }

@@ -186,6 +186,24 @@ async fn metrics_parse_as_prometheus_text_and_name_the_expected_families() {
         "{printed}"
     );
 
+    // `pitwall status` asks the console for its alerts: a critical one firing fails it.
+    let addr = console.base.strip_prefix("http://").unwrap().to_owned();
+    let (code, printed) =
+        tokio::task::block_in_place(|| console.cli(&["status", "--console", &addr]));
+    assert_eq!(code, Some(2), "{printed}");
+    assert!(printed.contains("alerts of the console at"), "{printed}");
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["firing", "critical", "redis_busy", "cache"]),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("error: 1 critical alert(s) firing"),
+        "{printed}"
+    );
+
     // A stopped Redis reads as down, and its figures are no longer exported as current.
     redis.stop();
     let deadline = Instant::now() + Duration::from_secs(20);
