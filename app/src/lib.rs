@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod access;
+mod alerts;
 mod cache;
 mod components;
 mod embed;

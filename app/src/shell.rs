@@ -6,13 +6,14 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::access::{AuditPage, LoginPage, Session, SetupPage, UsersPage};
+use crate::alerts::AlertsPage;
 use crate::cache::CachePage;
 use crate::embed::{EmbedPage, EmbedsPage};
 use crate::jobs::{JobPage, JobsPage};
 use crate::layout::{Frame, Layout};
 use crate::live::Live;
 use crate::overview::OverviewPage;
-use crate::pages::{AlertsPage, NotFound};
+use crate::pages::NotFound;
 use crate::queries::{QueriesPage, QueryPage};
 use crate::queues::QueuesPage;
 use crate::resources::ResourcesPage;

@@ -44,15 +44,6 @@ test("navigation reaches every page without a reload", async ({ page }) => {
   expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
 });
 
-test("pages that are not built yet say so and show no figures", async ({ page }) => {
-  await page.goto("/alerts");
-  await page.locator("body[data-hydrated]").waitFor();
-  const planned = page.getByRole("region", { name: "Not built yet" });
-  await expect(planned).toContainText("This page is not built yet");
-  await expect(page.getByRole("table")).toHaveCount(0);
-  await expect(planned.getByRole("listitem").first()).toBeVisible();
-});
-
 test("unknown paths answer 404 with a way back", async ({ page }) => {
   const response = await page.goto("/no-such-page");
   expect(response?.status()).toBe(404);
