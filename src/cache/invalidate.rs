@@ -134,6 +134,41 @@ pub(super) async fn locate(ks: &mut Keyspace, tag: &str) -> Result<(String, TagL
     }
 }
 
+/// A tag opened for a job: its target's keyspace, the tag's key and layout, and its members.
+pub(super) struct OpenTag {
+    pub ks: Keyspace,
+    pub key: String,
+    pub layout: TagLayout,
+    pub members: u64,
+}
+
+/// Opens tag `tag` of `target` for a job.
+pub(super) async fn open_tag(
+    targets: &TargetUrls,
+    target: Option<&str>,
+    tag: &str,
+) -> Result<OpenTag, String> {
+    let mut ks = targets.keyspace(target, TIMEOUT).await?;
+    let (key, layout) = locate(&mut ks, tag).await?;
+    let members = count(ks.link_for(&key), &key, layout).await?;
+    Ok(OpenTag {
+        ks,
+        key,
+        layout,
+        members,
+    })
+}
+
+/// The job key of the kinds that work on one tag (invalidating, pruning): one at a time per tag.
+pub(super) fn tag_job_key(
+    kind: &str,
+    target: Option<&str>,
+    parameters: &serde_json::Value,
+) -> Option<String> {
+    let tag = spec(kind, parameters).ok()?.tag;
+    Some(format!("tag:{}:{tag}", target.unwrap_or("-")))
+}
+
 /// Members of the tag.
 pub(super) async fn count(
     link: &mut RedisLink,
@@ -261,8 +296,7 @@ impl JobKind for InvalidateTag {
     }
 
     fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
-        let tag = spec(self.name(), parameters).ok()?.tag;
-        Some(format!("tag:{}:{tag}", target.unwrap_or("-")))
+        tag_job_key(self.name(), target, parameters)
     }
 
     async fn plan(
@@ -271,10 +305,13 @@ impl JobKind for InvalidateTag {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(self.name(), parameters)?;
-        let mut ks = self.targets.keyspace(target, TIMEOUT).await?;
-        let (key, layout) = locate(&mut ks, &spec.tag).await?;
+        let OpenTag {
+            mut ks,
+            key,
+            layout,
+            members,
+        } = open_tag(&self.targets, target, &spec.tag).await?;
         let link = ks.link_for(&key);
-        let members = count(link, &key, layout).await?;
         let Commands {
             random,
             scan,
@@ -323,13 +360,12 @@ impl JobKind for InvalidateTag {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(self.name(), parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
-        let mut ks = self
-            .targets
-            .keyspace(target.as_deref(), TIMEOUT)
-            .await
-            .map_err(JobError::Failed)?;
-        let (key, layout) = locate(&mut ks, &spec.tag).await.map_err(JobError::Failed)?;
-        let total = count(ks.link_for(&key), &key, layout)
+        let OpenTag {
+            mut ks,
+            key,
+            layout,
+            members: total,
+        } = open_tag(&self.targets, target.as_deref(), &spec.tag)
             .await
             .map_err(JobError::Failed)?;
         let (mut unlinked, mut gone) = (0u64, 0u64);

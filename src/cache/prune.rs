@@ -6,7 +6,7 @@
 //! No key is deleted; a checkpoint per batch takes a cancel.
 
 use super::cluster::Keyspace;
-use super::invalidate::{TIMEOUT, batch, count, locate, spec};
+use super::invalidate::{OpenTag, batch, open_tag, spec, tag_job_key};
 use super::tags::commands;
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
@@ -42,8 +42,7 @@ impl JobKind for PruneTag {
 
     fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
         // The same key as invalidation: the two never work on one tag at once.
-        let tag = spec(self.name(), parameters).ok()?.tag;
-        Some(format!("tag:{}:{tag}", target.unwrap_or("-")))
+        tag_job_key(self.name(), target, parameters)
     }
 
     async fn plan(
@@ -52,9 +51,12 @@ impl JobKind for PruneTag {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = spec(self.name(), parameters)?;
-        let mut ks = self.targets.keyspace(target, TIMEOUT).await?;
-        let (key, layout) = locate(&mut ks, &spec.tag).await?;
-        let members = count(ks.link_for(&key), &key, layout).await?;
+        let OpenTag {
+            mut ks,
+            key,
+            layout,
+            members,
+        } = open_tag(&self.targets, target, &spec.tag).await?;
         let (_, first) = batch(ks.link_for(&key), &key, layout, 0, super::TAG_SAMPLE).await?;
         let gone = missing(&mut ks, &first).await?;
         let c = commands(layout);
@@ -85,13 +87,12 @@ impl JobKind for PruneTag {
     ) -> Result<serde_json::Value, JobError> {
         let spec = spec(self.name(), parameters).map_err(JobError::Failed)?;
         let target = ctx.job().target.clone();
-        let mut ks = self
-            .targets
-            .keyspace(target.as_deref(), TIMEOUT)
-            .await
-            .map_err(JobError::Failed)?;
-        let (key, layout) = locate(&mut ks, &spec.tag).await.map_err(JobError::Failed)?;
-        let total = count(ks.link_for(&key), &key, layout)
+        let OpenTag {
+            mut ks,
+            key,
+            layout,
+            members: total,
+        } = open_tag(&self.targets, target.as_deref(), &spec.tag)
             .await
             .map_err(JobError::Failed)?;
         let remove = commands(layout).remove;
