@@ -1,7 +1,16 @@
-import { expect, test } from "@playwright/test";
+import { expect, type Locator, test } from "@playwright/test";
 import { failOnCspViolations } from "./helpers";
 
 test.beforeEach(({ page }) => failOnCspViolations(page));
+
+/** Follows `link` to `url`. The Cache page redraws its panels when it reads the server again
+ * (every 10 s), so a click that lands while a panel is being redrawn is tried again. */
+async function clickThrough(link: Locator, url: RegExp) {
+  await expect(async () => {
+    await link.click({ timeout: 5_000 });
+    await expect(link.page()).toHaveURL(url, { timeout: 3_000 });
+  }).toPass({ timeout: 30_000 });
+}
 
 test("the cache page shows the demo Redis live, with its server, keys, slow log and latency", async ({ page }) => {
   await page.goto("/cache");
@@ -47,8 +56,10 @@ test("a tag is invalidated from the cache page by a confirmed job, key by key", 
   test.setTimeout(90_000);
   await page.goto("/cache");
   await page.locator("body[data-hydrated]").waitFor();
-  await page.getByRole("link", { name: "Invalidate tag projects", exact: true }).click();
-  await expect(page).toHaveURL(/\/jobs\?kind=invalidate_tag&target=cache&params=/);
+  await clickThrough(
+    page.getByRole("link", { name: "Invalidate tag projects", exact: true }),
+    /\/jobs\?kind=invalidate_tag&target=cache&params=/,
+  );
   await page.locator("body[data-hydrated]").waitFor();
   const start = page.getByRole("region", { name: "Start a job" });
   await expect(start.getByLabel("Kind")).toHaveValue("invalidate_tag");
@@ -75,8 +86,10 @@ test("a recipe is warmed from the cache page, and a second run with refresh-ahea
     const row = recipes.getByRole("row").filter({ has: page.getByRole("rowheader", { name: "user_profiles" }) });
     await expect(row).toContainText("cache:user:{id}");
     await expect(row).toContainText("3600 s ± 10 %");
-    await row.getByRole("link", { name: "Warm recipe user_profiles" }).click();
-    await expect(page).toHaveURL(/\/jobs\?kind=warm_cache&target=cache&params=/);
+    await clickThrough(
+      row.getByRole("link", { name: "Warm recipe user_profiles" }),
+      /\/jobs\?kind=warm_cache&target=cache&params=/,
+    );
     await page.locator("body[data-hydrated]").waitFor();
     const start = page.getByRole("region", { name: "Start a job" });
     await start.getByRole("button", { name: "Plan" }).click();
@@ -112,8 +125,10 @@ test("the keyspace is analysed by a job and shown per prefix, with the TTL polic
   test.setTimeout(90_000);
   await page.goto("/cache");
   await page.locator("body[data-hydrated]").waitFor();
-  await page.getByRole("link", { name: "Analyze keyspace…" }).click();
-  await expect(page).toHaveURL(/\/jobs\?kind=analyze_keyspace&target=cache&params=/);
+  await clickThrough(
+    page.getByRole("link", { name: "Analyze keyspace…" }),
+    /\/jobs\?kind=analyze_keyspace&target=cache&params=/,
+  );
   await page.locator("body[data-hydrated]").waitFor();
   const start = page.getByRole("region", { name: "Start a job" });
   await start.getByRole("button", { name: "Plan" }).click();
