@@ -51,15 +51,39 @@ pub async fn cache_server(target: Option<String>) -> Result<CacheView, AppError>
     })
 }
 
-/// The tags of `target`: members, stale members and memory of each (a paced, bounded `SCAN`).
+/// A target's tags, as read once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagsView {
+    /// The Redis target.
+    pub target: String,
+    /// Its tags.
+    pub registry: pitwall::cache::TagRegistry,
+}
+
+/// The Redis target asked for, or the first; `None` without one.
+#[cfg(feature = "ssr")]
+fn chosen_target(target: Option<String>) -> Result<Option<String>, AppError> {
+    use pitwall::cache::inspect::Caches;
+    Ok(crate::queries::api::chosen(
+        &service::<Caches>()?.targets(),
+        target,
+    ))
+}
+
+/// The tags of `target` (default: the first Redis target): members, stale members and memory
+/// of each (a paced, bounded `SCAN`); `None` without a Redis target.
 #[server(endpoint = "cache_tags", input = GetUrl)]
-pub async fn cache_tags(target: String) -> Result<pitwall::cache::TagRegistry, AppError> {
+pub async fn cache_tags(target: Option<String>) -> Result<Option<TagsView>, AppError> {
     use pitwall::cache::inspect::Caches;
     require(pitwall::access::Role::Viewer)?;
-    service::<Caches>()?
+    let Some(target) = chosen_target(target)? else {
+        return Ok(None);
+    };
+    let registry = service::<Caches>()?
         .tags(&target)
         .await
-        .map_err(|e| read_failed(&target, e))
+        .map_err(|e| read_failed(&target, e))?;
+    Ok(Some(TagsView { target, registry }))
 }
 
 /// The newest finished keyspace analysis of a target.
@@ -73,28 +97,42 @@ pub struct KeyspaceAnalysis {
     pub report: pitwall::cache::keyspace::KeyspaceReport,
 }
 
-/// The newest successful `analyze_keyspace` job of `target`, if any.
+/// A target's newest keyspace analysis, if it has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyspaceView {
+    /// The Redis target.
+    pub target: String,
+    /// Its newest finished analysis.
+    pub latest: Option<KeyspaceAnalysis>,
+}
+
+/// The newest successful `analyze_keyspace` job of `target` (default: the first Redis target);
+/// `None` without a Redis target.
 #[server(endpoint = "cache_keyspace", input = GetUrl)]
-pub async fn cache_keyspace(target: String) -> Result<Option<KeyspaceAnalysis>, AppError> {
+pub async fn cache_keyspace(target: Option<String>) -> Result<Option<KeyspaceView>, AppError> {
     use pitwall::jobs::{JobFilter, JobState, Jobs};
     require(pitwall::access::Role::Viewer)?;
+    let Some(target) = chosen_target(target)? else {
+        return Ok(None);
+    };
     let page = service::<Jobs>()?
         .page(&JobFilter {
             kind: Some("analyze_keyspace".into()),
             state: Some(JobState::Succeeded),
-            target: Some(target),
+            target: Some(target.clone()),
             limit: 1,
             ..Default::default()
         })
         .await
         .map_err(|e| fail(AppError::Server(e.to_string())))?;
-    Ok(page.rows.into_iter().next().and_then(|job| {
+    let latest = page.rows.into_iter().next().and_then(|job| {
         Some(KeyspaceAnalysis {
             job: job.id,
             finished_at_ms: job.finished_at_ms?,
             report: serde_json::from_value(job.report?).ok()?,
         })
-    }))
+    });
+    Ok(Some(KeyspaceView { target, latest }))
 }
 
 /// A failed read of `target`: an unknown target is the asker's mistake, anything else the

@@ -75,6 +75,8 @@ pub fn CachePage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <TagsPanel target/>
+        <KeyspacePanel target/>
     }
 }
 
@@ -92,8 +94,6 @@ fn details(d: CacheDetails, first: Option<Reading>) -> impl IntoView {
             {panel_card(format!("Keys of {t}"), d.keyspace, |k| keyspace(k).into_any())}
         </div>
         {d.nodes.map(|n| panel_card(format!("Cluster nodes of {t}"), n, |list| cluster_nodes(list).into_any()))}
-        <TagsPanel target=t.clone()/>
-        <KeyspacePanel target=t.clone()/>
         {recipes(&t, d.recipes)}
         {panel_card(format!("Slow log of {t}"), d.slowlog, move |s| slowlog(now, s).into_any())}
         {panel_card(format!("Latency of {t}"), d.latency, move |l| latency(now, l).into_any())}
@@ -158,37 +158,29 @@ fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) 
     }
 }
 
-/// The target's tags, read when the page opens and on demand (a scan is not free).
+/// The target's tags, read when the page opens or its target changes and on demand (a scan is
+/// not free): outside the panels read again every 10 s, so it is never scanned again by itself.
 #[component]
-fn TagsPanel(target: String) -> impl IntoView {
+fn TagsPanel(target: Memo<Option<String>>) -> impl IntoView {
     let again = RwSignal::new(0u32);
-    let tags = {
-        let target = target.clone();
-        Resource::new(
-            move || (target.clone(), again.get()),
-            |(t, _)| cache_tags(t),
-        )
-    };
-    let label = format!("Tags on {target}");
+    let tags = Resource::new(move || (target.get(), again.get()), |(t, _)| cache_tags(t));
     view! {
-        <section class="card" aria-label=label>
-            <h2>"Tags"</h2>
-            <Transition fallback=|| view! { <p>"Scanning for tags…"</p> }>
-                {
-                    let target = target.clone();
-                    move || {
-                        let target = target.clone();
-                        Suspend::new(async move {
-                            match tags.await {
-                                Ok(r) => tag_table(&target, r).into_any(),
-                                Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
-                            }
-                        })
+        <Transition fallback=|| view! { <p>"Scanning for tags…"</p> }>
+            {move || Suspend::new(async move {
+                match tags.await {
+                    Ok(Some(v)) => view! {
+                        <section class="card" aria-label=format!("Tags on {}", v.target)>
+                            <h2>"Tags"</h2>
+                            {tag_table(&v.target, v.registry)}
+                            <button type="button" on:click=move |_| again.update(|n| *n += 1)>"Scan again"</button>
+                        </section>
                     }
+                    .into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
                 }
-            </Transition>
-            <button type="button" on:click=move |_| again.update(|n| *n += 1)>"Scan again"</button>
-        </section>
+            })}
+        </Transition>
     }
 }
 
@@ -258,32 +250,39 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
     .into_any()
 }
 
-/// The newest keyspace analysis of `target`, and a link that plans the next one.
+/// The newest keyspace analysis of the target, and a link that plans the next one; read when the
+/// page opens or its target changes.
 #[component]
-fn KeyspacePanel(target: String) -> impl IntoView {
-    let analysis = {
-        let target = target.clone();
-        Resource::new(move || target.clone(), cache_keyspace)
-    };
-    let analyze = start_link(
-        "analyze_keyspace",
-        &target,
-        &serde_json::json!({ "separator": ":", "depth": 2, "sample": 100_000 }),
-    );
+fn KeyspacePanel(target: Memo<Option<String>>) -> impl IntoView {
+    let analysis = Resource::new(move || target.get(), cache_keyspace);
     view! {
-        <section class="card" aria-label=format!("Keyspace of {target}")>
-            <h2>"Keyspace"</h2>
-            <Transition fallback=|| view! { <p>"Reading the last analysis…"</p> }>
-                {move || Suspend::new(async move {
-                    match analysis.await {
-                        Ok(Some(a)) => keyspace_report(a).into_any(),
-                        Ok(None) => view! { <p class="empty">"Not analysed yet."</p> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+        <Transition fallback=|| view! { <p>"Reading the last analysis…"</p> }>
+            {move || Suspend::new(async move {
+                match analysis.await {
+                    Ok(Some(v)) => {
+                        let analyze = start_link(
+                            "analyze_keyspace",
+                            &v.target,
+                            &serde_json::json!({ "separator": ":", "depth": 2, "sample": 100_000 }),
+                        );
+                        let body = match v.latest {
+                            Some(a) => keyspace_report(a).into_any(),
+                            None => view! { <p class="empty">"Not analysed yet."</p> }.into_any(),
+                        };
+                        view! {
+                            <section class="card" aria-label=format!("Keyspace of {}", v.target)>
+                                <h2>"Keyspace"</h2>
+                                {body}
+                                <p><a href=analyze>"Analyze keyspace…"</a>" (a job: a paced, sampled SCAN; it changes nothing)"</p>
+                            </section>
+                        }
+                        .into_any()
                     }
-                })}
-            </Transition>
-            <p><a href=analyze>"Analyze keyspace…"</a>" (a job: a paced, sampled SCAN; it changes nothing)"</p>
-        </section>
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 
