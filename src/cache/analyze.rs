@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::inspect::refusable;
-use super::invalidate::{TIMEOUT, check_pause};
+use super::invalidate::{TIMEOUT, check_pause, default_pause_ms};
 use super::keyspace::{
     KeyStats, KeyspaceReport, PolicyCheck, PrefixStats, TTL_BUCKETS, TtlPolicy, prefix_of,
 };
@@ -76,10 +76,6 @@ fn default_sample() -> u64 {
 fn default_count() -> usize {
     500
 }
-fn default_pause_ms() -> u64 {
-    2
-}
-
 /// Checked parameters.
 struct Spec {
     separator: String,

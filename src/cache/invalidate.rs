@@ -49,7 +49,8 @@ fn default_batch() -> usize {
     500
 }
 
-fn default_pause_ms() -> u64 {
+/// The pause between batches every cache job takes by default, ms.
+pub(super) fn default_pause_ms() -> u64 {
     2
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::cluster::Keyspace;
-use super::invalidate::{TIMEOUT, check_pause};
+use super::invalidate::{TIMEOUT, check_pause, default_pause_ms};
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 use crate::link::RedisLink;
@@ -52,10 +52,6 @@ fn default_cap() -> u64 {
 
 fn default_count() -> usize {
     1_000
-}
-
-fn default_pause_ms() -> u64 {
-    2
 }
 
 /// Checked parameters.
