@@ -6,6 +6,21 @@ use serde::{Deserialize, Serialize};
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`, the same on server
 /// and browser (no locale, no clock), so server-rendered and hydrated pages agree.
 pub fn format_utc(ms: u64) -> String {
+    let (year, month, day, h, m, s) = civil(ms);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC")
+}
+
+/// Unix milliseconds as RFC 3339 in UTC with milliseconds, such as `2026-11-28T10:04:05.123Z`.
+pub fn format_rfc3339(ms: u64) -> String {
+    let (year, month, day, h, m, s) = civil(ms);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z",
+        ms % 1000
+    )
+}
+
+/// Year, month, day, hour, minute and second of Unix milliseconds, in UTC.
+fn civil(ms: u64) -> (i64, u64, u64, u64, u64, u64) {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -18,11 +33,13 @@ pub fn format_utc(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+    (
+        year,
+        month as u64,
+        day as u64,
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
     )
 }
 
@@ -167,6 +184,10 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_utc(1_795_305_845_123), "2026-11-22 00:04:05 UTC");
+        assert_eq!(
+            format_rfc3339(1_795_305_845_123),
+            "2026-11-22T00:04:05.123Z"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use leptos_router::components::{A, Outlet};
 use pitwall::access::{CurrentUser, Role};
 
 use crate::access::Session;
+use crate::alerts::CriticalBanner;
 
 /// The navigation entries, in order, with the role each needs.
 const NAV: [(&str, &str, Role); 11] = [
@@ -41,6 +42,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                 })}
             </Transition>
         </header>
+        <CriticalBanner/>
         <main id="main">{children()}</main>
     }
 }

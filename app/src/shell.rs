@@ -6,7 +6,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::access::{AuditPage, LoginPage, Session, SetupPage, UsersPage};
-use crate::alerts::AlertsPage;
+use crate::alerts::{AlertChartPage, AlertsPage};
 use crate::cache::CachePage;
 use crate::embed::{EmbedPage, EmbedsPage};
 use crate::jobs::{JobPage, JobsPage};
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async/>
                     <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async/>
                     <Route path=path!("/alerts") view=AlertsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/alerts/chart") view=AlertChartPage ssr=SsrMode::Async/>
                     <Route path=path!("/embeds") view=EmbedsPage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>

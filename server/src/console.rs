@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use pitwall::access::{Access, Bootstrap};
-use pitwall::alerts::Alerts;
+use pitwall::alerts::{Alerts, OnCall};
 use pitwall::cache::inspect::Caches;
 use pitwall::config::Config;
 use pitwall::embed::Embeds;
@@ -127,7 +127,7 @@ impl Console {
         );
         let telemetry = Telemetry::spawn(collectors, intervals.timeout, streams)
             .persist(store.clone(), config.history);
-        let alerts = Alerts::spawn(config.alerts, telemetry.clone(), board.clone());
+        let alerts = Alerts::spawn(config.alerts.clone(), telemetry.clone(), board.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -145,15 +145,15 @@ impl Console {
                 println!("Created the admin user `admin` from PITWALL_ADMIN_PASSWORD.")
             }
             Bootstrap::SetupToken(token) => {
-                let host = if addr.ip().is_unspecified() {
-                    "127.0.0.1".to_owned()
-                } else {
-                    addr.ip().to_string()
-                };
                 println!("No user exists yet. Create the first admin (this link works once):");
-                println!("  http://{host}:{}/setup?token={token}", addr.port());
+                println!("  http://{}/setup?token={token}", reachable(addr));
             }
         }
+        let mut notify = config.notify;
+        if notify.external_url.is_empty() {
+            notify.external_url = format!("http://{}", reachable(addr));
+        }
+        let oncall = OnCall::spawn(store.clone(), alerts.clone(), &config.alerts, notify);
         let trusted_proxy = config.access.trusted_proxy.map(Arc::new);
         let stopping = watch::Sender::new(false);
         let active_jobs = jobs.watch_active(Duration::from_millis(500));
@@ -187,6 +187,7 @@ impl Console {
             jobs,
             kinds,
             alerts,
+            oncall,
             stopping: stopping.subscribe(),
         };
         Ok(Self {
@@ -252,6 +253,15 @@ impl Console {
 
 /// How long requests in flight may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// `addr` as a browser on this machine reaches it (loopback for an unspecified address).
+fn reachable(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -131,6 +131,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     DEFAULTS.iter().map(|d| d.name)
 }
 
+/// Every default rule as written, to adjust (a test shortening `for`) before [`Rule::parse`].
+pub fn specs() -> Vec<RuleSpec> {
+    DEFAULTS.iter().map(spec).collect()
+}
+
 /// Every default rule, checked.
 pub fn rules() -> Vec<Rule> {
     DEFAULTS

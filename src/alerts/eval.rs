@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::rule::{Aggregation, Metric, Query};
-use super::{Alert, AlertState, Rule};
+use super::{Alert, AlertState, Rule, SeriesRef};
 use crate::telemetry::{Health, Point, Reading, Rings, Snapshot};
 use crate::{TargetState, TargetStatus};
 
@@ -241,6 +241,14 @@ impl Evaluator {
                         let mut one = |name: &str| {
                             let outcome = match unjudgeable(reading, *status) {
                                 Some(outcome) => outcome,
+                                // The newest figure is the reading's own: one the target no
+                                // longer reports (a `maxmemory` unset since) is absent now,
+                                // whatever the window still holds.
+                                None if *aggregation == Aggregation::Last
+                                    && !reading.values.iter().any(|(n, _)| n == name) =>
+                                {
+                                    Outcome::Absent
+                                }
                                 None => {
                                     // The series key, without formatting: this runs per instance.
                                     self.key.clear();
@@ -372,6 +380,13 @@ fn alert(rule: &Rule, target: &str, metric: &str, phase: Phase, outcome: Outcome
         summary: rule.summary(target, metric, value),
         runbook_url: rule.runbook_url.clone(),
         reason,
+        series: match &rule.query {
+            Query::Series { family, .. } => Some(SeriesRef {
+                family: *family,
+                metric: metric.to_owned(),
+            }),
+            Query::Up => None,
+        },
     }
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::access::AccessSection;
 use super::{CeleryBroker, Config, EmbedPolicy, Error, JobsConfig, MetricsConfig, Result, Target};
 use crate::TargetKind;
-use crate::alerts::{Rule, RuleSpec, defaults};
+use crate::alerts::notify::{Settings, Webhook};
+use crate::alerts::{Rule, RuleSpec, defaults, parse_duration};
 use crate::cache::HitCounter;
 use crate::cache::keyspace::TtlPolicy;
 use crate::cache::recipe::{Recipe, Template, WarmValue};
@@ -57,10 +58,116 @@ struct AlertsSection {
     disable: Vec<Spanned<String>>,
     #[serde(default)]
     rules: Vec<Spanned<RuleSpec>>,
+    #[serde(default)]
+    webhooks: Vec<Spanned<WebhookSpec>>,
+    external_url: Option<Spanned<String>>,
+}
+
+/// One `[[alerts.webhooks]]` receiver as written.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookSpec {
+    name: String,
+    url: String,
+    secret: String,
+    min_severity: Option<String>,
+    timeout: Option<String>,
+}
+
+impl WebhookSpec {
+    fn validate(self) -> std::result::Result<Webhook, String> {
+        let name = self.name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "webhook `{name}`: a name is 1 to 64 letters, digits, `_` or `-`"
+            ));
+        }
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| format!("webhook `{name}`: `url` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "webhook `{name}`: `url` must be an http:// or https:// address with a host"
+            ));
+        }
+        let secret_len = self.secret.chars().count();
+        if !(16..=256).contains(&secret_len) {
+            return Err(format!(
+                "webhook `{name}`: `secret` must be 16 to 256 characters (it has {secret_len})"
+            ));
+        }
+        let min_severity = match self.min_severity {
+            Some(s) => s
+                .parse()
+                .map_err(|e| format!("webhook `{name}`: `min_severity`: {e}"))?,
+            None => crate::alerts::Severity::Warning,
+        };
+        let timeout = match self.timeout {
+            Some(t) => parse_duration(&t)
+                .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(60)).contains(d))
+                .ok_or_else(|| {
+                    format!("webhook `{name}`: `timeout` must be from 1s to 60s, such as \"10s\"")
+                })?,
+            None => Duration::from_secs(10),
+        };
+        Ok(Webhook {
+            name,
+            url: url.to_string(),
+            secret: self.secret,
+            min_severity,
+            timeout,
+        })
+    }
 }
 
 fn enabled() -> bool {
     true
+}
+
+/// The webhooks and the console's external address of `[alerts]`: names unique, each checked.
+/// Without `external_url` the console fills in the address it listens on.
+fn notify_settings(
+    section: Option<&AlertsSection>,
+    at: impl Fn(Option<Range<usize>>, String) -> Error,
+) -> Result<Settings> {
+    let mut settings = Settings::default();
+    let Some(section) = section else {
+        return Ok(settings);
+    };
+    if let Some(url) = &section.external_url {
+        match url::Url::parse(url.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                settings.external_url = url.get_ref().trim_end_matches('/').to_owned();
+            }
+            _ => {
+                return Err(at(
+                    Some(url.span()),
+                    "`alerts.external_url` must be the console's http:// or https:// address"
+                        .into(),
+                ));
+            }
+        }
+    }
+    for spec in &section.webhooks {
+        let span = spec.span();
+        let webhook = spec
+            .get_ref()
+            .clone()
+            .validate()
+            .map_err(|m| at(Some(span.clone()), m))?;
+        if settings.webhooks.iter().any(|w| w.name == webhook.name) {
+            return Err(at(
+                Some(span),
+                format!("duplicate webhook name `{}`", webhook.name),
+            ));
+        }
+        settings.webhooks.push(webhook);
+    }
+    Ok(settings)
 }
 
 /// The rules in force: the defaults left on, replaced by name, then the others in file order.
@@ -615,6 +722,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
         metrics: section(file.metrics, |s| s.validate(), at)?,
         embed: section(file.embed, |s| s.validate(), at)?,
         alerts: Vec::new(),
+        notify: Settings::default(),
     };
     let entries = file
         .postgres
@@ -788,6 +896,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
             }
         }
     }
+    config.notify = notify_settings(file.alerts.as_ref().map(|s| s.get_ref()), at)?;
     config.alerts = alert_rules(file.alerts, &config.targets, at)?;
     Ok(config)
 }

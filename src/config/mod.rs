@@ -55,6 +55,8 @@ pub struct Config {
     pub alerts: Vec<Rule>,
     /// Who may scrape `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// Where alert notifications go (`[[alerts.webhooks]]`, `alerts.external_url`).
+    pub notify: crate::alerts::notify::Settings,
 }
 
 /// Who may scrape `/metrics` (`[metrics]`; `PITWALL_METRICS_TOKEN` overrides the token).
@@ -167,6 +169,7 @@ impl Default for Config {
             queries: Default::default(),
             alerts: crate::alerts::defaults::rules(),
             metrics: MetricsConfig::default(),
+            notify: Default::default(),
         }
     }
 }

@@ -586,3 +586,62 @@ fn bad_alert_rules_fail_with_the_rule_and_the_reason() {
         "pitwall.toml:5:1: alert rule `x`: `targets`: `cache` has no `database` metrics"
     );
 }
+
+#[test]
+fn webhooks_are_checked_and_their_secret_never_prints() {
+    let hook = |body: &str| format!("[[alerts.webhooks]]\n{body}\n");
+    let good = parse(&format!(
+        "[alerts]\nexternal_url = \"https://pitwall.example.com/\"\n\n{}",
+        hook("name = \"pager\"\nurl = \"https://hooks.example.com/a\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"critical\"\ntimeout = \"5s\"")
+    ))
+    .unwrap();
+    assert_eq!(good.notify.external_url, "https://pitwall.example.com");
+    let w = &good.notify.webhooks[0];
+    assert_eq!(
+        (w.name.as_str(), w.min_severity),
+        ("pager", crate::alerts::Severity::Critical)
+    );
+    assert_eq!(w.timeout, Duration::from_secs(5));
+    assert!(!format!("{good:?}").contains("0123456789abcdef"));
+    assert!(parse("").unwrap().notify.external_url.is_empty());
+
+    let err = |text: &str| parse(text).unwrap_err().to_string();
+    let url = "url = \"http://127.0.0.1:9/\"";
+    let secret = "secret = \"0123456789abcdef\"";
+    for (body, why) in [
+        (
+            format!("name = \"a b\"\n{url}\n{secret}"),
+            "a name is 1 to 64 letters",
+        ),
+        (
+            format!("name = \"a\"\nurl = \"ftp://x/\"\n{secret}"),
+            "http:// or https://",
+        ),
+        (
+            format!("name = \"a\"\nurl = \"not a url\"\n{secret}"),
+            "`url` is not a URL",
+        ),
+        (
+            format!("name = \"a\"\n{url}\nsecret = \"short\""),
+            "16 to 256 characters (it has 5)",
+        ),
+        (
+            format!("name = \"a\"\n{url}\n{secret}\nmin_severity = \"loud\""),
+            "unknown severity `loud`",
+        ),
+        (
+            format!("name = \"a\"\n{url}\n{secret}\ntimeout = \"5m\""),
+            "from 1s to 60s",
+        ),
+        (format!("name = \"a\"\n{url}"), "missing field `secret`"),
+    ] {
+        let message = err(&hook(&body));
+        assert!(message.starts_with("pitwall.toml:"), "{message}");
+        assert!(message.contains(why), "{why}: {message}");
+    }
+    let one = hook(&format!("name = \"a\"\n{url}\n{secret}"));
+    assert!(err(&format!("{one}{one}")).contains("duplicate webhook name `a`"));
+    assert!(
+        err("[alerts]\nexternal_url = \"pitwall\"\n").contains("`alerts.external_url` must be")
+    );
+}

@@ -11,10 +11,11 @@ mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use records::{Bucket, NewAudit, NewSession, StoredUser};
+pub use records::{Bucket, NewAudit, NewSession, Notification, Outgoing, StoredUser};
 pub use sqlite::SqliteStore;
 
 use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+use crate::alerts::{Ack, Episode, Silence};
 use crate::embed::TokenSummary;
 use crate::jobs::{
     Attempt, Claimed, Enqueued, JobFilter, JobPage, JobState, JobSummary, NewJob, Outcome, Progress,
@@ -209,6 +210,59 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes finished jobs that finished before `before_ms`; returns how many.
     async fn prune_jobs(&self, before_ms: u64) -> Result<u64>;
+
+    /// The alert episodes still firing, oldest first.
+    async fn open_episodes(&self) -> Result<Vec<Episode>>;
+
+    /// Records that an instance started firing and queues its `messages`, in one transaction;
+    /// the new episode's id, or none (and nothing written) when one is already open for its key.
+    async fn start_episode(
+        &self,
+        episode: &Episode,
+        messages: &[Outgoing],
+        now_ms: u64,
+    ) -> Result<Option<i64>>;
+
+    /// Closes episode `id` as resolved at `ended_ms` and queues `messages` for the webhooks that
+    /// were sent its firing, in one transaction (nothing when it is already closed).
+    async fn end_episode(
+        &self,
+        id: i64,
+        ended_ms: u64,
+        messages: &[Outgoing],
+        now_ms: u64,
+    ) -> Result<()>;
+
+    /// Acknowledges the open episode of instance `key`; false when none is open.
+    async fn ack_episode(&self, key: &str, ack: &Ack, audit: &NewAudit) -> Result<bool>;
+
+    /// Alert episodes newest first, before episode `before_id` when given, at most `limit`.
+    async fn episodes(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<Episode>>;
+
+    /// Adds a silence (its `id` is ignored) and returns its number; the audit row names it.
+    async fn insert_silence(&self, silence: &Silence, audit: &NewAudit) -> Result<i64>;
+
+    /// Ends silence `id` early; false when there is no such active silence.
+    async fn expire_silence(&self, id: i64, at_ms: u64, by: &str, audit: &NewAudit)
+    -> Result<bool>;
+
+    /// The silences that end (or were expired) at or after `since_ms`, newest first.
+    async fn silences(&self, since_ms: u64) -> Result<Vec<Silence>>;
+
+    /// Queued webhook messages due at `now_ms`, oldest first, at most `limit`.
+    async fn due_notifications(&self, now_ms: u64, limit: u32) -> Result<Vec<Notification>>;
+
+    /// Marks message `id` delivered.
+    async fn notification_sent(&self, id: i64, at_ms: u64) -> Result<()>;
+
+    /// Records a failed attempt at message `id`: tried again at `retry_at`, or given up.
+    async fn notification_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<u64>,
+        now_ms: u64,
+    ) -> Result<()>;
 }
 
 /// Opens the default store (SQLite under `data_dir`), applying migrations.

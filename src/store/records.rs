@@ -79,3 +79,27 @@ pub struct Bucket {
     /// How many points it summarises.
     pub samples: u32,
 }
+
+/// A webhook message to queue: for which webhook, and the body to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The webhook's name.
+    pub webhook: String,
+    /// The JSON body.
+    pub payload: String,
+}
+
+/// A queued webhook message that is due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Its number (the receiver sees it as the delivery id).
+    pub id: i64,
+    /// The webhook's name.
+    pub webhook: String,
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// The JSON body.
+    pub payload: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}

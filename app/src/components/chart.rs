@@ -12,19 +12,30 @@ use pitwall::telemetry::Point;
 use pitwall::Unit;
 use pitwall::embed::Theme;
 
-/// The ECharts options of a line of `points` named `title`, with `threshold` drawn across.
+/// The ECharts options of a line of `points` named `title`, with `threshold` drawn across and
+/// a vertical line at `marker` (Unix ms).
 // Drawn only in the browser; built (and tested) natively too.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-pub fn options(title: &str, unit: Unit, points: &[Point], threshold: Option<f64>) -> Chart {
+pub fn options(
+    title: &str,
+    unit: Unit,
+    points: &[Point],
+    threshold: Option<f64>,
+    marker: Option<(u64, &str)>,
+) -> Chart {
     let data: Vec<Vec<f64>> = points.iter().map(|(t, v)| vec![*t as f64, *v]).collect();
     let mut line = Line::new().name(title).show_symbol(false).data(data);
+    let mut marks = Vec::new();
     if let Some(t) = threshold {
         let mark = MarkLineData::new().name("threshold").y_axis(t);
-        line = line.mark_line(
-            MarkLine::new()
-                .silent(true)
-                .data(vec![MarkLineVariant::Simple(mark)]),
-        );
+        marks.push(MarkLineVariant::Simple(mark));
+    }
+    if let Some((at, name)) = marker {
+        let mark = MarkLineData::new().name(name).x_axis(at as f64);
+        marks.push(MarkLineVariant::Simple(mark));
+    }
+    if !marks.is_empty() {
+        line = line.mark_line(MarkLine::new().silent(true).data(marks));
     }
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
@@ -44,11 +55,22 @@ pub fn TimeChart(
     /// Light, dark, or the viewer's system setting (the default).
     #[prop(optional)]
     theme: Theme,
+    /// A moment to mark with a vertical line (Unix ms), and its name.
+    #[prop(optional)]
+    marker: Option<(u64, &'static str)>,
 ) -> impl IntoView {
     #[cfg(feature = "hydrate")]
-    draw(id.clone(), title.clone(), unit, points, threshold, theme);
+    draw(
+        id.clone(),
+        title.clone(),
+        unit,
+        points,
+        threshold,
+        theme,
+        marker,
+    );
     #[cfg(not(feature = "hydrate"))]
-    let _ = (threshold, theme);
+    let _ = (threshold, theme, marker);
     let summary = Signal::derive(move || {
         let p = points.get();
         match (p.first(), p.last()) {
@@ -83,6 +105,7 @@ fn draw(
     points: Signal<Vec<Point>>,
     threshold: Option<f64>,
     theme: pitwall::embed::Theme,
+    marker: Option<(u64, &'static str)>,
 ) {
     use charming::WasmRenderer;
     use charming::theme::Theme;
@@ -93,7 +116,7 @@ fn draw(
         if !ready.get() {
             return;
         }
-        let options = options(&title, unit, &points.get(), threshold);
+        let options = options(&title, unit, &points.get(), threshold, marker);
         chart.update_value(|handle| match handle {
             Some(echarts) => WasmRenderer::update(echarts, &options),
             None => {
@@ -163,6 +186,7 @@ mod tests {
             Unit::Percent,
             &[(1_000, 10.0), (3_000, 20.0)],
             Some(70.0),
+            Some((2_000, "alert start")),
         );
         let json = serde_json::to_value(&chart).unwrap();
         assert_eq!(json["xAxis"]["type"], "time");
@@ -172,5 +196,6 @@ mod tests {
             serde_json::json!([[1000.0, 10.0], [3000.0, 20.0]])
         );
         assert_eq!(json["series"][0]["markLine"]["data"][0]["yAxis"], 70.0);
+        assert_eq!(json["series"][0]["markLine"]["data"][1]["xAxis"], 2000.0);
     }
 }

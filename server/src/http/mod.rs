@@ -18,7 +18,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use pitwall::access::Access;
-use pitwall::alerts::Alerts;
+use pitwall::alerts::{Alerts, OnCall};
 use pitwall::cache::inspect::Caches;
 use pitwall::config::{EmbedPolicy, TrustedProxy};
 use pitwall::embed::Embeds;
@@ -70,6 +70,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The current alerts, judged on every snapshot.
     pub alerts: Alerts,
+    /// Alert history, acknowledgements, silences and notifications.
+    pub oncall: OnCall,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -98,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         );
         let thresholds = state.thresholds;
         let (embeds, embed_policy) = (state.embeds.clone(), state.embed_policy.clone());
+        let oncall = state.oncall.clone();
         let (jobs, kinds, active_jobs, brokers, workloads, caches, alerts) = (
             state.jobs.clone(),
             state.kinds.clone(),
@@ -121,6 +124,7 @@ pub fn router(state: AppState) -> Router {
             provide_context(workloads.clone());
             provide_context(caches.clone());
             provide_context(alerts.clone());
+            provide_context(oncall.clone());
         }
     };
     let options = state.leptos_options.clone();

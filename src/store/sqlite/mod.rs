@@ -1,6 +1,7 @@
 //! The embedded SQLite store.
 
 mod access;
+mod alerts;
 mod embed;
 mod history;
 mod jobs;
@@ -12,8 +13,11 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Bucket, Error, NewAudit, NewSession, Result, Store, StoredUser};
+use super::{
+    Bucket, Error, NewAudit, NewSession, Notification, Outgoing, Result, Store, StoredUser,
+};
 use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+use crate::alerts::{Ack, Episode, Silence};
 use crate::embed::TokenSummary;
 use crate::jobs::{
     Attempt, Claimed, Enqueued, JobFilter, JobPage, JobState, JobSummary, NewJob, Outcome, Progress,
@@ -261,6 +265,73 @@ impl Store for SqliteStore {
     async fn prune_jobs(&self, before_ms: u64) -> Result<u64> {
         jobs::prune(&self.pool, before_ms).await
     }
+
+    async fn open_episodes(&self) -> Result<Vec<Episode>> {
+        alerts::open_episodes(&self.pool).await
+    }
+
+    async fn start_episode(
+        &self,
+        episode: &Episode,
+        messages: &[Outgoing],
+        now_ms: u64,
+    ) -> Result<Option<i64>> {
+        alerts::start_episode(&self.pool, episode, messages, now_ms).await
+    }
+
+    async fn end_episode(
+        &self,
+        id: i64,
+        ended_ms: u64,
+        messages: &[Outgoing],
+        now_ms: u64,
+    ) -> Result<()> {
+        alerts::end_episode(&self.pool, id, ended_ms, messages, now_ms).await
+    }
+
+    async fn ack_episode(&self, key: &str, ack: &Ack, audit: &NewAudit) -> Result<bool> {
+        alerts::ack_episode(&self.pool, key, ack, audit).await
+    }
+
+    async fn episodes(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<Episode>> {
+        alerts::episodes(&self.pool, before_id, limit).await
+    }
+
+    async fn insert_silence(&self, silence: &Silence, audit: &NewAudit) -> Result<i64> {
+        alerts::insert_silence(&self.pool, silence, audit).await
+    }
+
+    async fn expire_silence(
+        &self,
+        id: i64,
+        at_ms: u64,
+        by: &str,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        alerts::expire_silence(&self.pool, id, at_ms, by, audit).await
+    }
+
+    async fn silences(&self, since_ms: u64) -> Result<Vec<Silence>> {
+        alerts::silences(&self.pool, since_ms).await
+    }
+
+    async fn due_notifications(&self, now_ms: u64, limit: u32) -> Result<Vec<Notification>> {
+        alerts::due_notifications(&self.pool, now_ms, limit).await
+    }
+
+    async fn notification_sent(&self, id: i64, at_ms: u64) -> Result<()> {
+        alerts::notification_sent(&self.pool, id, at_ms).await
+    }
+
+    async fn notification_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<u64>,
+        now_ms: u64,
+    ) -> Result<()> {
+        alerts::notification_failed(&self.pool, id, error, retry_at, now_ms).await
+    }
 }
 
 #[cfg(test)]
@@ -273,14 +344,16 @@ mod tests {
         let data = dir.path().join("nested/data");
         let store = SqliteStore::open(&data).await.unwrap();
         store.ping().await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 3);
+        assert_eq!(store.schema_version().await.unwrap(), 4);
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
         for t in [
-            "alert_state",
+            "alert_episodes",
+            "alert_notifications",
+            "alert_silences",
             "audit_log",
             "console_keys",
             "embed_tokens",
@@ -298,7 +371,7 @@ mod tests {
         drop(store);
         assert!(data.join(FILE_NAME).exists());
         let again = SqliteStore::open(&data).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 3);
+        assert_eq!(again.schema_version().await.unwrap(), 4);
     }
 
     #[tokio::test]
