@@ -322,3 +322,30 @@ fn a_killed_demo_takes_its_services_with_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[tokio::test]
+async fn hashed_assets_are_served_precompressed_to_browsers_that_take_it() {
+    let console = Console::spawn("").await;
+    let pkg = console.data_dir().parent().unwrap().join("site/pkg");
+    std::fs::write(pkg.join("app.wasm"), vec![0u8; 4096]).unwrap();
+    std::fs::write(pkg.join("app.wasm.br"), b"brotli bytes").unwrap();
+    let get = |encoding: Option<&'static str>| {
+        let mut request = reqwest::Client::new().get(console.url("/pkg/app.wasm"));
+        if let Some(e) = encoding {
+            request = request.header("accept-encoding", e);
+        }
+        request.send()
+    };
+    let br = get(Some("gzip, br")).await.unwrap();
+    assert_eq!(br.status(), 200);
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["content-type"], "application/wasm");
+    assert_eq!(
+        br.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(br.bytes().await.unwrap().as_ref(), b"brotli bytes");
+    let plain = get(None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap().len(), 4096);
+}

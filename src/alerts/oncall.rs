@@ -28,6 +28,8 @@ pub const SILENCE_RANGE: (Duration, Duration) =
     (Duration::from_secs(60), Duration::from_secs(30 * 24 * 3600));
 /// How long ended silences stay listed.
 const ENDED_SHOWN: Duration = Duration::from_secs(24 * 3600);
+/// How long resolved episodes and ended silences are kept.
+pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// What went wrong on the on-call side.
 #[derive(Debug, thiserror::Error)]
@@ -304,7 +306,20 @@ async fn record(
         }
         Err(e) => tracing::error!("reading open alert episodes: {e}"),
     }
+    let mut pruned = 0;
     loop {
+        let now = now_ms();
+        if now.saturating_sub(pruned) >= 3_600_000 {
+            pruned = now;
+            match store
+                .prune_alerts(now.saturating_sub(RETENTION.as_millis() as u64))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(episodes = n, "pruned resolved alert episodes"),
+                Err(e) => tracing::error!("pruning alert episodes: {e}"),
+            }
+        }
         let current = alerts.borrow_and_update().clone();
         if let Err(e) = step(store.as_ref(), &settings, &current, &mut open).await {
             tracing::error!("recording alerts: {e}");

@@ -249,6 +249,10 @@ pub trait Store: Send + Sync + 'static {
     /// The silences that end (or were expired) at or after `since_ms`, newest first.
     async fn silences(&self, since_ms: u64) -> Result<Vec<Silence>>;
 
+    /// Removes alert episodes (with their messages) that resolved before `before_ms`, and
+    /// silences that ended before it; returns how many episodes went.
+    async fn prune_alerts(&self, before_ms: u64) -> Result<u64>;
+
     /// Queued webhook messages due at `now_ms`, oldest first, at most `limit`.
     async fn due_notifications(&self, now_ms: u64, limit: u32) -> Result<Vec<Notification>>;
 

@@ -19,10 +19,13 @@ use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
-/// The hashed wasm, JS and CSS (`/pkg/...`), cacheable forever.
+/// The hashed wasm, JS and CSS (`/pkg/...`), cacheable forever. A release build ships each
+/// with `.br` and `.gz` siblings compressed at the highest levels (`.ci/dist`), served to
+/// browsers that accept them; the compression layer leaves those alone and compresses the rest.
 pub fn pkg(options: &LeptosOptions) -> SetResponseHeader<ServeDir, HeaderValue> {
     let dir = Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
-    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, IMMUTABLE).layer(ServeDir::new(dir))
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, IMMUTABLE).layer(files)
 }
 
 /// Other files of the site (favicon and the like), revalidated by the browser; anything else

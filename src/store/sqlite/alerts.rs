@@ -260,6 +260,21 @@ pub async fn silences(pool: &SqlitePool, since_ms: u64) -> Result<Vec<Silence>> 
         .collect())
 }
 
+pub async fn prune(pool: &SqlitePool, before_ms: u64) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    let episodes = sqlx::query("DELETE FROM alert_episodes WHERE ended_at < ?")
+        .bind(before_ms as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM alert_silences WHERE min(ends_at, coalesce(expired_at, ends_at)) < ?")
+        .bind(before_ms as i64)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(episodes)
+}
+
 pub async fn due_notifications(
     pool: &SqlitePool,
     now_ms: u64,

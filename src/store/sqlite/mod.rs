@@ -315,6 +315,10 @@ impl Store for SqliteStore {
         alerts::silences(&self.pool, since_ms).await
     }
 
+    async fn prune_alerts(&self, before_ms: u64) -> Result<u64> {
+        alerts::prune(&self.pool, before_ms).await
+    }
+
     async fn due_notifications(&self, now_ms: u64, limit: u32) -> Result<Vec<Notification>> {
         alerts::due_notifications(&self.pool, now_ms, limit).await
     }
