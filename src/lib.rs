@@ -28,6 +28,8 @@ pub mod probe;
 #[cfg(feature = "services")]
 pub mod secret;
 #[cfg(feature = "services")]
+pub mod sentinel;
+#[cfg(feature = "services")]
 pub mod status;
 #[cfg(feature = "services")]
 pub mod store;

@@ -1,10 +1,11 @@
 //! Connections to targets, each bounded by timeouts, whose errors never carry credentials.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::secret::SecretUrl;
+use crate::sentinel::Sentinels;
 
 /// A small lazily connected pool for a PostgreSQL target: one connection, every statement bounded
 /// by `statement_timeout`, and a short `lock_timeout` so Pitwall never queues behind a lock.
@@ -32,23 +33,57 @@ pub fn pg_error(e: &sqlx::Error, timeout: Duration) -> String {
     }
 }
 
+/// How often a Sentinel-resolved link asks its sentinels again where the master is (a failover
+/// moves it; the link follows at its next command after this).
+pub const SENTINEL_RECHECK: Duration = Duration::from_secs(5);
+
 /// One multiplexed connection to a Redis target, opened on first use and again after a failure.
+/// For a `redis+sentinel://` target it goes to the master the sentinels name, asked again every
+/// [`SENTINEL_RECHECK`].
 pub struct RedisLink {
-    client: redis::Client,
+    endpoint: Endpoint,
     conn: Option<redis::aio::MultiplexedConnection>,
     timeout: Duration,
+}
+
+enum Endpoint {
+    Direct(redis::Client),
+    Sentinel(Box<ViaSentinels>),
+}
+
+/// A master found through sentinels.
+struct ViaSentinels {
+    sentinels: Sentinels,
+    /// The master's address and client, and when the sentinels last named it.
+    master: Option<(String, redis::Client, Instant)>,
 }
 
 impl RedisLink {
     /// A link to `url`; nothing connects until the first command.
     pub fn new(url: &SecretUrl, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url.expose())
-            .map_err(|e| format!("{url}: {}", redact(&e.to_string())))?;
+        let endpoint = match Sentinels::of(url).map_err(|e| format!("{url}: {e}"))? {
+            Some(sentinels) => Endpoint::Sentinel(Box::new(ViaSentinels {
+                sentinels,
+                master: None,
+            })),
+            None => Endpoint::Direct(
+                redis::Client::open(url.expose())
+                    .map_err(|e| format!("{url}: {}", redact(&e.to_string())))?,
+            ),
+        };
         Ok(Self {
-            client,
+            endpoint,
             conn: None,
             timeout,
         })
+    }
+
+    /// The master's address a Sentinel-resolved link last connected to.
+    pub fn master(&self) -> Option<&str> {
+        match &self.endpoint {
+            Endpoint::Sentinel(via) => via.master.as_ref().map(|(addr, ..)| addr.as_str()),
+            Endpoint::Direct(_) => None,
+        }
     }
 
     /// Runs one command or pipeline; a failure drops the connection so the next call reconnects.
@@ -56,12 +91,49 @@ impl RedisLink {
         &mut self,
         run: impl AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> Result<T, String> {
+        let client = match &mut self.endpoint {
+            Endpoint::Direct(client) => client.clone(),
+            Endpoint::Sentinel(via) => {
+                let ViaSentinels { sentinels, master } = &mut **via;
+                match master {
+                    Some((_, client, at)) if at.elapsed() < SENTINEL_RECHECK => client.clone(),
+                    _ => match sentinels.resolve(self.timeout).await {
+                        Ok(addr) => match master {
+                            Some((known, client, at)) if *known == addr => {
+                                *at = Instant::now();
+                                client.clone()
+                            }
+                            _ => {
+                                if master.is_some() {
+                                    tracing::warn!(master = sentinels.master, %addr, "the sentinels name a new master");
+                                }
+                                let client = sentinels.master_client(&addr)?;
+                                *master = Some((addr, client.clone(), Instant::now()));
+                                self.conn = None;
+                                client
+                            }
+                        },
+                        // No sentinel answers: go on with the master they named last; ask again later.
+                        Err(e) => match master {
+                            Some((known, client, at)) => {
+                                tracing::warn!(
+                                    master = sentinels.master,
+                                    "no sentinel answers, keeping {known}: {e}"
+                                );
+                                *at = Instant::now();
+                                client.clone()
+                            }
+                            None => return Err(e),
+                        },
+                    },
+                }
+            }
+        };
         if self.conn.is_none() {
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.timeout))
                 .set_response_timeout(Some(self.timeout));
-            let conn = self
-                .client
+            let conn = client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await
                 .map_err(|e| self.describe(&e))?;

@@ -100,6 +100,7 @@ fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "postgres" | "postgresql" => Some(5432),
         "redis" | "rediss" => Some(6379),
+        "redis+sentinel" => Some(26379),
         _ => None,
     }
 }

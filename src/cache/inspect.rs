@@ -219,7 +219,13 @@ async fn setting(link: &mut RedisLink, name: &str) -> Result<Setting, String> {
 async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String> {
     let info: Result<String, String> = refusable(link, redis::cmd("INFO")).await?;
     let (server, keyspace) = match &info {
-        Ok(info) => (Ok(facts(info)), Ok(keyspace(info))),
+        Ok(info) => (
+            Ok(ServerFacts {
+                sentinel_master: link.master().map(str::to_owned),
+                ..facts(info)
+            }),
+            Ok(keyspace(info)),
+        ),
         Err(e) => {
             let e = format!("INFO is not available here ({e})");
             (Err(e.clone()), Err(e))
@@ -304,6 +310,7 @@ pub fn facts(info: &str) -> ServerFacts {
         maxmemory: num("maxmemory"),
         clients: num("connected_clients"),
         blocked_clients: num("blocked_clients"),
+        sentinel_master: None,
     }
 }
 

@@ -108,6 +108,8 @@ pub struct ServerFacts {
     pub clients: u64,
     /// `blocked_clients` (waiting in BLPOP and the like).
     pub blocked_clients: u64,
+    /// For a `redis+sentinel://` target: the master's address the sentinels named.
+    pub sentinel_master: Option<String>,
 }
 
 impl ServerFacts {

@@ -915,9 +915,16 @@ pub(super) fn check_scheme(kind: TargetKind, url: &SecretUrl) -> secret::Result<
         TargetKind::Postgres => {
             url.require_scheme(&["postgres", "postgresql"], "postgres:// or postgresql://")
         }
-        TargetKind::Redis | TargetKind::Celery => {
-            url.require_scheme(&["redis", "rediss"], "redis:// or rediss://")
+        TargetKind::Redis => {
+            url.require_scheme(
+                &["redis", "rediss", crate::sentinel::SCHEME],
+                "redis://, rediss:// or redis+sentinel://",
+            )?;
+            crate::sentinel::Sentinels::of(url)
+                .map(|_| ())
+                .map_err(secret::Error::Parse)
         }
+        TargetKind::Celery => url.require_scheme(&["redis", "rediss"], "redis:// or rediss://"),
     }
 }
 

@@ -226,7 +226,7 @@ fn wrong_scheme_for_the_kind() {
     let err = parse("[[redis]]\nname = \"c\"\nurl = \"postgres://db/x\"\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "pitwall.toml:3:7: unsupported scheme `postgres`, expected redis:// or rediss://"
+        "pitwall.toml:3:7: unsupported scheme `postgres`, expected redis://, rediss:// or redis+sentinel://"
     );
 }
 
@@ -311,7 +311,7 @@ fn bad_environment_values_name_the_variable() {
         Config::load_with(None, |v| (v == "REDIS_URL").then(|| "http://x".to_owned())).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "environment variable REDIS_URL: unsupported scheme `http`, expected redis:// or rediss://"
+        "environment variable REDIS_URL: unsupported scheme `http`, expected redis://, rediss:// or redis+sentinel://"
     );
     let err =
         Config::load_with(None, |v| (v == "PITWALL_ADDR").then(|| "nope".to_owned())).unwrap_err();
@@ -643,5 +643,23 @@ fn webhooks_are_checked_and_their_secret_never_prints() {
     assert!(err(&format!("{one}{one}")).contains("duplicate webhook name `a`"));
     assert!(
         err("[alerts]\nexternal_url = \"pitwall\"\n").contains("`alerts.external_url` must be")
+    );
+}
+
+#[test]
+fn redis_targets_may_be_resolved_by_sentinels_but_brokers_not() {
+    let c = parse(
+        "[[redis]]\nname = \"cache\"\nurl = \"redis+sentinel://:pw@127.0.0.1:26379/cache/1\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.targets[0].url.redacted(), "127.0.0.1:26379/cache/1");
+    let err = |text: &str| parse(text).unwrap_err().to_string();
+    assert!(
+        err("[[redis]]\nname = \"cache\"\nurl = \"redis+sentinel://127.0.0.1:26379\"\n")
+            .contains("names the master after the host")
+    );
+    assert!(
+        err("[[celery]]\nname = \"tasks\"\nurl = \"redis+sentinel://127.0.0.1:26379/m\"\n")
+            .contains("unsupported scheme `redis+sentinel`, expected redis:// or rediss://")
     );
 }

@@ -10,7 +10,7 @@ mod process;
 mod redis;
 
 pub use postgres::PgServer;
-pub use redis::{RedisCluster, RedisServer};
+pub use redis::{RedisCluster, RedisSentinel, RedisServer};
 
 /// Why a throwaway service could not be started or controlled.
 #[derive(Debug, thiserror::Error)]

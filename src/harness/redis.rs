@@ -250,3 +250,95 @@ async fn ping(url: &str) -> bool {
         .await
         .is_ok()
 }
+
+impl RedisServer {
+    /// Makes this server a replica of `primary` (`REPLICAOF`).
+    pub async fn follow(&self, primary: &RedisServer) -> Result<()> {
+        let mut c = self.connect().await?;
+        command(
+            &mut c,
+            redis::cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port),
+        )
+        .await
+    }
+}
+
+/// A throwaway Redis Sentinel watching one primary under a name: quorum 1, the primary judged
+/// down after one second, so a test can fail over (`SENTINEL FAILOVER`) to a replica.
+pub struct RedisSentinel {
+    // Declared first so it is dropped (the sentinel killed) before the directory is removed.
+    slot: Slot,
+    dir: TempDir,
+    port: u16,
+    master: String,
+}
+
+impl RedisSentinel {
+    /// Starts `redis-server --sentinel` on a free loopback port, watching `primary` as `master`.
+    pub async fn start(master: &str, primary: &RedisServer) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("pitwall-sentinel-")
+            .tempdir()
+            .map_err(io("creating a temporary directory"))?;
+        let port = free_port()?;
+        let config = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\n\
+                 sentinel monitor {master} 127.0.0.1 {primary} 1\n\
+                 sentinel down-after-milliseconds {master} 1000\n\
+                 sentinel failover-timeout {master} 10000\n",
+                dir = dir.path().display(),
+                primary = primary.port,
+            ),
+        )
+        .map_err(io("writing the sentinel's configuration"))?;
+        let mut cmd = Command::new(&primary.binary);
+        cmd.current_dir(dir.path());
+        cmd.arg(&config).arg("--sentinel");
+        let log = dir.path().join("sentinel.log");
+        let mut process = ServiceProcess::spawn("Redis Sentinel", cmd, &log)?;
+        let url = format!("redis://127.0.0.1:{port}");
+        wait_ready(&mut process, &log, Duration::from_secs(15), || {
+            let url = url.clone();
+            async move { ping(&url).await }
+        })
+        .await?;
+        let mut slot = Slot::new(
+            "Redis Sentinel",
+            (Signal::SIGTERM, Duration::from_secs(5)),
+            Signal::SIGKILL,
+        );
+        slot.fill(process);
+        Ok(Self {
+            slot,
+            dir,
+            port,
+            master: master.to_owned(),
+        })
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The `redis+sentinel://` URL of the master it watches, database `db`.
+    pub fn url(&self, db: u8) -> String {
+        format!(
+            "redis+sentinel://127.0.0.1:{}/{}/{db}",
+            self.port, self.master
+        )
+    }
+
+    /// Stops the sentinel.
+    pub fn stop(&mut self) {
+        self.slot.stop();
+    }
+
+    /// The end of its log, for a test's failure message.
+    pub fn log(&self) -> String {
+        log_tail(&self.dir.path().join("sentinel.log"), 30)
+    }
+}

@@ -497,6 +497,7 @@ fn server(s: ServerFacts) -> impl IntoView {
             <dt>"Version"</dt><dd>{s.version}</dd>
             <dt>"Mode"</dt><dd>{s.mode}</dd>
             <dt>"Role"</dt><dd>{s.role}</dd>
+            {s.sentinel_master.map(|m| view! { <dt>"Sentinel master"</dt><dd>{m}</dd> })}
             <dt>"Up for"</dt><dd>{Unit::Seconds.format(s.uptime_s as f64)}</dd>
             <dt>"maxmemory"</dt><dd>{if s.maxmemory == 0 { "no limit".to_owned() } else { Unit::Bytes.format(s.maxmemory as f64) }}</dd>
             <dt>"Eviction policy"</dt><dd>{s.maxmemory_policy}</dd>
