@@ -8,7 +8,7 @@ use pitwall::format_utc;
 
 use super::api::{AddUser, RemoveUser, SetPassword, SetRole, list_users};
 use super::{Session, missing_role};
-use crate::error::AppError;
+use crate::components::ActionResult;
 
 /// The Users page.
 #[component]
@@ -51,21 +51,6 @@ pub fn UsersPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
-}
-
-/// What became of the last submission of one form.
-#[component]
-fn ActionResult(label: &'static str, value: Signal<Option<Result<(), AppError>>>) -> impl IntoView {
-    move || match value.get() {
-        Some(Err(e)) => Some(
-            view! { <p role="alert" class="error">{format!("{label} failed: {e}")}</p> }.into_any(),
-        ),
-        Some(Ok(())) => Some(
-            view! { <p role="status" class="notice">{format!("{label} succeeded.")}</p> }
-                .into_any(),
-        ),
-        None => None,
     }
 }
 

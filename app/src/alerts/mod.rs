@@ -18,8 +18,7 @@ use pitwall::access::Role;
 use pitwall::alerts::{AlertState, Episode, OnCallAlert, Silence};
 
 use crate::access::Session;
-use crate::components::refresh_every;
-use crate::error::AppError;
+use crate::components::{ActionResult, refresh_every};
 use api::{AckAlert, ExpireSilence, SilenceAlerts, alert_history, alerts_now};
 
 /// What an operator chose to act on from a row: its key and how people call it.
@@ -71,9 +70,9 @@ pub fn AlertsPage() -> impl IntoView {
         <Title text="Alerts"/>
         <h1>"Alerts"</h1>
         <p class="hint">"Judged on every collection round from the figures already collected (never an extra query to a target). A target that is down puts its rules in no data, never in the clear. Firing and resolved alerts go to the configured webhooks unless silenced."</p>
-        <Outcome label="Acknowledging" value=Signal::derive(move || ack.value().get())/>
-        <Outcome label="Silencing" value=Signal::derive(move || silence.value().get().map(|r| r.map(|_| ())))/>
-        <Outcome label="Ending the silence" value=Signal::derive(move || expire.value().get())/>
+        <ActionResult label="Acknowledging" value=Signal::derive(move || ack.value().get())/>
+        <ActionResult label="Silencing" value=Signal::derive(move || silence.value().get().map(|r| r.map(|_| ())))/>
+        <ActionResult label="Ending the silence" value=Signal::derive(move || expire.value().get())/>
         <AckForm action=ack chosen/>
         <Transition fallback=|| view! { <p>"Reading the alerts…"</p> }>
             {move || Suspend::new(async move {
@@ -105,21 +104,6 @@ pub fn AlertsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
-}
-
-/// What became of the last submission of one form.
-#[component]
-fn Outcome(label: &'static str, value: Signal<Option<Result<(), AppError>>>) -> impl IntoView {
-    move || match value.get() {
-        Some(Err(e)) => Some(
-            view! { <p role="alert" class="error">{format!("{label} failed: {e}")}</p> }.into_any(),
-        ),
-        Some(Ok(())) => Some(
-            view! { <p role="status" class="notice">{format!("{label} succeeded.")}</p> }
-                .into_any(),
-        ),
-        None => None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Small components shared by pages.
 
+mod action_result;
 mod chart;
 mod figure;
 mod pager;
@@ -9,6 +10,7 @@ mod refresh;
 mod sparkline;
 mod target_picker;
 
+pub use action_result::ActionResult;
 pub use chart::TimeChart;
 pub use figure::{Figure, FigureGrid, health_text};
 pub use pager::older_href;
