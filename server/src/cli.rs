@@ -1227,13 +1227,17 @@ async fn status(config: &Config, console: Option<SocketAddr>) -> Result<(), Erro
             );
             for a in &alerts {
                 println!(
-                    "  {:<9} {:<9} {:<28} {}",
-                    a.state, a.severity, a.rule, a.target
+                    "  {:<9} {:<9} {:<28} {}{}",
+                    a.state,
+                    a.severity,
+                    a.rule,
+                    a.target,
+                    if a.silenced { " (silenced)" } else { "" }
                 );
             }
             alerts
                 .iter()
-                .filter(|a| a.state == "firing" && a.severity == "critical")
+                .filter(|a| a.state == "firing" && a.severity == "critical" && !a.silenced)
                 .count()
         }
         Err(reason) => {
@@ -1254,6 +1258,7 @@ struct ActiveAlert {
     target: String,
     state: String,
     severity: String,
+    silenced: bool,
 }
 
 /// The active alerts of the console at `addr`, read from its `/metrics` (plain HTTP on the
@@ -1314,6 +1319,7 @@ async fn console_alerts(
             target: label(s, "target"),
             state: label(s, "state"),
             severity: label(s, "severity"),
+            silenced: label(s, "silenced") == "true",
         })
         .collect();
     let rank = |a: &ActiveAlert| {

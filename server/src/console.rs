@@ -162,6 +162,7 @@ impl Console {
             board.clone(),
             active_jobs.clone(),
             alerts.clone(),
+            oncall.clone(),
             config.metrics.token.clone(),
         );
         let state = AppState {

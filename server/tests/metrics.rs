@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Console;
+use common::{ADMIN_PASSWORD, Console};
 use pitwall::harness::RedisServer;
 use prometheus_parse::{Scrape, Value};
 
@@ -201,6 +201,42 @@ async fn metrics_parse_as_prometheus_text_and_name_the_expected_families() {
     );
     assert!(
         printed.contains("error: 1 critical alert(s) firing"),
+        "{printed}"
+    );
+
+    // Silenced, it is exported as such and no longer fails `pitwall status`.
+    let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
+    let (code, body) = console
+        .call(
+            &admin,
+            "silence_alerts",
+            &[
+                ("matchers", "alertname=redis_busy"),
+                ("lasting", "1h"),
+                ("comment", "expected in this test"),
+            ],
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while value(
+        &scrape(&console).await,
+        "pitwall_alert",
+        &[("rule", "redis_busy"), ("silenced", "true")],
+    )
+    .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the silence never showed in /metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (code, printed) =
+        tokio::task::block_in_place(|| console.cli(&["status", "--console", &addr]));
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(
+        printed.contains("firing    critical  redis_busy                   cache (silenced)"),
         "{printed}"
     );
 

@@ -7,7 +7,7 @@
 //! can exist only once per instance, so nothing is recorded or sent twice, across restarts and
 //! consoles sharing a store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +59,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct OnCall {
     store: Arc<dyn Store>,
     alerts: Alerts,
+    silenced: watch::Receiver<Arc<HashSet<String>>>,
+    /// Wakes the recorder when a silence starts or ends.
+    kick: Arc<Notify>,
 }
 
 impl OnCall {
@@ -83,17 +86,31 @@ impl OnCall {
                 )
             })
             .collect();
+        let (silenced_tx, silenced) = watch::channel(Arc::new(HashSet::new()));
+        let kick = Arc::new(Notify::new());
         tokio::spawn(record(
             store.clone(),
             alerts.subscribe(),
             grace,
             settings.clone(),
             wake.clone(),
+            silenced_tx,
+            kick.clone(),
         ));
         if !settings.webhooks.is_empty() {
             tokio::spawn(notify::send(store.clone(), settings, wake));
         }
-        Self { store, alerts }
+        Self {
+            store,
+            alerts,
+            silenced,
+            kick,
+        }
+    }
+
+    /// The keys ([`Alert::key`]) of the alerts a silence held at the last evaluation.
+    pub fn silenced(&self) -> Arc<HashSet<String>> {
+        self.silenced.borrow().clone()
     }
 
     /// The alerts with their acknowledgements and silences, and the silences themselves.
@@ -194,7 +211,9 @@ impl OnCall {
             }),
             "ok",
         );
-        Ok(self.store.insert_silence(&silence, &audit).await?)
+        let id = self.store.insert_silence(&silence, &audit).await?;
+        self.kick.notify_one();
+        Ok(id)
     }
 
     /// Ends silence `id` now (an operator or admin).
@@ -288,6 +307,8 @@ async fn record(
     grace: HashMap<String, Duration>,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    silenced: watch::Sender<Arc<HashSet<String>>>,
+    kick: Arc<Notify>,
 ) {
     let mut open: HashMap<String, Open> = HashMap::new();
     let started = now_ms();
@@ -321,28 +342,45 @@ async fn record(
             }
         }
         let current = alerts.borrow_and_update().clone();
-        if let Err(e) = step(store.as_ref(), &settings, &current, &mut open).await {
-            tracing::error!("recording alerts: {e}");
+        match step(store.as_ref(), &settings, &current, &mut open).await {
+            Ok(held) => {
+                silenced.send_if_modified(|now| {
+                    let changed = **now != held;
+                    if changed {
+                        *now = Arc::new(held);
+                    }
+                    changed
+                });
+            }
+            Err(e) => tracing::error!("recording alerts: {e}"),
         }
         wake.notify_one();
         tokio::select! {
             changed = alerts.changed() => if changed.is_err() { return },
+            // A silence started or ended: the held alerts change now.
+            () = kick.notified() => {}
             // Restored episodes close after their grace even when nothing changes.
             () = tokio::time::sleep(Duration::from_secs(30)) => {}
         }
     }
 }
 
-/// One pass: opens episodes for newly firing instances and closes those that resolved.
+/// One pass: opens episodes for newly firing instances and closes those that resolved; returns
+/// the keys of the alerts a silence holds.
 async fn step(
     store: &dyn Store,
     settings: &Settings,
     current: &[Alert],
     open: &mut HashMap<String, Open>,
-) -> store::Result<()> {
+) -> store::Result<HashSet<String>> {
     let now = now_ms();
-    let mut silences: Option<Vec<Silence>> = None;
+    let silences = store.silences(now).await?;
     let by_key: HashMap<String, &Alert> = current.iter().map(|a| (a.key(), a)).collect();
+    let held: HashSet<String> = by_key
+        .iter()
+        .filter(|(_, a)| silencing(&silences, a, now).is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
     for (key, alert) in &by_key {
         if alert.state != AlertState::Firing {
             continue;
@@ -351,12 +389,8 @@ async fn step(
             o.restored_until = None;
             continue;
         }
-        let silences = match &mut silences {
-            Some(s) => s,
-            None => silences.insert(store.silences(now).await?),
-        };
         let episode = episode_of(alert);
-        let messages = if silencing(silences, alert, now).is_some() {
+        let messages = if held.contains(key) {
             Vec::new()
         } else {
             settings.messages(&episode, "firing")
@@ -403,5 +437,5 @@ async fn step(
     for key in closed {
         open.remove(&key);
     }
-    Ok(())
+    Ok(held)
 }

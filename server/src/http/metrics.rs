@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use pitwall::alerts::{AlertState, Alerts};
+use pitwall::alerts::{AlertState, Alerts, OnCall};
 use pitwall::jobs::{ActiveJobs, JobState};
 use pitwall::status::StatusBoard;
 use pitwall::target::TargetState;
@@ -48,6 +48,7 @@ impl Metrics {
         board: StatusBoard,
         jobs: ActiveJobs,
         alerts: Alerts,
+        oncall: OnCall,
         token: Option<String>,
     ) -> Self {
         let mut registry = Registry::default();
@@ -70,6 +71,7 @@ impl Metrics {
             board,
             jobs,
             alerts,
+            oncall,
         }));
         Self {
             registry: Arc::new(registry),
@@ -158,6 +160,7 @@ struct Figures {
     board: StatusBoard,
     jobs: ActiveJobs,
     alerts: Alerts,
+    oncall: OnCall,
 }
 
 impl std::fmt::Debug for Figures {
@@ -281,19 +284,22 @@ impl Collector for Figures {
         }
         let mut alerts = encoder.encode_descriptor(
             "pitwall_alert",
-            "1 for each alert instance pending, firing, without data or in error, by rule, target and state",
+            "1 for each alert instance pending, firing, without data or in error, by rule, target, state, severity and whether a silence holds it",
             None,
             MetricType::Gauge,
         )?;
+        let silenced = self.oncall.silenced();
         for a in self.alerts.snapshot().iter() {
             if matches!(a.state, AlertState::Inactive | AlertState::Resolved) {
                 continue;
             }
+            let held = silenced.contains(&a.key());
             let mut labels: Labels = vec![
                 ("rule", a.rule.clone()),
                 ("target", a.target.clone()),
                 ("state", a.state.as_str().to_owned()),
                 ("severity", a.severity.as_str().to_owned()),
+                ("silenced", held.to_string()),
             ];
             labels.extend(
                 a.labels
