@@ -3,6 +3,7 @@
 //! row's key in pipelined batches: `SET key value EX ttl` with the TTL jittered per key, then the
 //! key's tags (`SADD tag:{tag} key…`), so a tag never names a key that was not written. With
 //! refresh-ahead, one `PTTL` per key first and keys with enough TTL left are not rewritten. A
+//! task of its own reads and parses the rows, a bounded channel ahead of the writer. A
 //! checkpoint per batch reports progress and takes a cancel; at most one job per recipe is queued
 //! or running at once.
 
@@ -241,6 +242,33 @@ async fn read_batch(
     Ok((batch, true))
 }
 
+/// Streams the recipe's rows through `tx` and sends them to `batches` as writes, each batch with
+/// the rows read so far, until the query ends or the writer stops taking them; then ends the
+/// read-only transaction and returns what it read.
+async fn read_rows(
+    mut tx: Transaction<'static, Postgres>,
+    recipe: Recipe,
+    batches: tokio::sync::mpsc::Sender<(Vec<Write>, u64)>,
+) -> Result<Read, String> {
+    let mut read = Read::default();
+    {
+        let sql = rows_sql(&recipe);
+        let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
+        loop {
+            let (batch, more) = read_batch(&mut rows, &recipe, &mut read).await?;
+            // A writer that failed or was cancelled has dropped its end: stop reading.
+            if !batch.is_empty() && batches.send((batch, read.rows)).await.is_err() {
+                break;
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    tx.rollback().await.map_err(|e| pg_message(&e))?;
+    Ok(read)
+}
+
 /// Writes one batch: refresh-ahead check first when asked, then the values, then the tags.
 async fn write_batch(
     ks: &mut Keyspace,
@@ -415,35 +443,26 @@ impl JobKind for WarmCache {
         let started = Instant::now();
         let mut tx = read_only(&pool).await.map_err(failed)?;
         let total = estimate(&mut tx, recipe).await.map_err(failed)?;
-        let sql = rows_sql(recipe);
-        let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
-        let (mut read, mut written) = (Read::default(), Written::default());
-        // Two stages overlap: while one batch is written to Redis, the next is read.
-        let (mut pending, mut more) = read_batch(&mut rows, recipe, &mut read)
-            .await
-            .map_err(failed)?;
-        while !pending.is_empty() || more {
+        // Two stages overlap on two tasks: while one batch is written to Redis, the reader
+        // streams and parses the next ones (on another core when there is one).
+        let (sender, mut batches) = tokio::sync::mpsc::channel(2);
+        let reader = tokio::spawn(read_rows(tx, recipe.clone(), sender));
+        let mut written = Written::default();
+        while let Some((batch, rows_so_far)) = batches.recv().await {
             ctx.checkpoint(Checkpoint {
-                done: read.rows,
-                total: Some(total.max(read.rows)),
+                done: rows_so_far,
+                total: Some(total.max(rows_so_far)),
                 phase: "writing".into(),
             })
             .await?;
-            let batch = std::mem::take(&mut pending);
-            let write = write_batch(&mut ks, recipe, batch, &mut written);
-            let next = async {
-                if more {
-                    read_batch(&mut rows, recipe, &mut read).await
-                } else {
-                    Ok((Vec::new(), false))
-                }
-            };
-            let (wrote, next) = tokio::join!(write, next);
-            wrote.map_err(failed)?;
-            (pending, more) = next.map_err(failed)?;
+            write_batch(&mut ks, recipe, batch, &mut written)
+                .await
+                .map_err(failed)?;
         }
-        drop(rows);
-        tx.rollback().await.map_err(|e| failed(pg_message(&e)))?;
+        let read = reader
+            .await
+            .map_err(|e| failed(format!("the row reader stopped: {e}")))?
+            .map_err(failed)?;
         if read.bad > 0 && read.bad == read.rows {
             return Err(failed(format!(
                 "no row made a key ({})",
