@@ -256,12 +256,37 @@ async fn a_three_primary_cluster_is_seen_per_node_and_every_job_reaches_every_pr
     );
     assert_eq!(sizes.iter().sum::<u64>(), 3_301);
 
-    // The Cache page: each primary with its slots and keys; tags found on whichever holds them.
+    // The Cache page: each primary with its slots and keys; tags found on whichever holds them;
+    // one slow log of every primary's entries, each naming its primary.
+    for conn in &mut placed.conns {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(0)
+            .query_async(conn)
+            .await
+            .unwrap();
+    }
     let caches = Caches::new(&targets, Duration::from_secs(2));
     let details = caches.details("cache").await.unwrap();
     assert_eq!(details.server.unwrap().mode, "cluster");
     let nodes = details.nodes.expect("a cluster lists its nodes").unwrap();
     assert_eq!(nodes.len(), 3);
+    let slowlog = details.slowlog.unwrap();
+    let mut logged_by: Vec<String> = slowlog
+        .entries
+        .iter()
+        .map(|e| e.node.clone().expect("a cluster's entry names its node"))
+        .collect();
+    logged_by.sort();
+    logged_by.dedup();
+    let mut addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    addrs.sort();
+    assert_eq!(logged_by, addrs, "{:#?}", slowlog.entries);
+    assert!(
+        slowlog.entries.windows(2).all(|w| w[0].at_ms >= w[1].at_ms),
+        "newest first"
+    );
     assert_eq!(nodes.iter().map(|n| n.slots).sum::<u32>(), 16_384);
     assert_eq!(nodes.iter().map(|n| n.keys).sum::<u64>(), 3_301);
     let registry = caches.tags("cache").await.unwrap();

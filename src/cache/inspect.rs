@@ -113,6 +113,9 @@ impl Caches {
             .with(target, async |ks| {
                 let mut details = read(target, ks.node(0)).await?;
                 details.nodes = nodes(ks).await?;
+                if let Some(slowlog) = cluster_slow_log(ks).await? {
+                    details.slowlog = slowlog;
+                }
                 Ok(details)
             })
             .await?;
@@ -231,26 +234,7 @@ async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String
             (Err(e.clone()), Err(e))
         }
     };
-    let mut get = redis::cmd("SLOWLOG");
-    get.arg("GET").arg(SLOWLOG_ENTRIES);
-    type Raw = (i64, i64, i64, Vec<Vec<u8>>, String, String);
-    let slowlog = match refusable::<Vec<Raw>>(link, get).await? {
-        Ok(raw) => Ok(SlowLog {
-            threshold_us: setting(link, "slowlog-log-slower-than").await?,
-            entries: raw
-                .into_iter()
-                .map(|(id, at, us, args, client, client_name)| SlowEntry {
-                    id,
-                    at_ms: at.max(0) as u64 * 1000,
-                    duration_us: us.max(0) as u64,
-                    command: command_line(&args),
-                    client,
-                    client_name,
-                })
-                .collect(),
-        }),
-        Err(e) => Err(format!("SLOWLOG is not available here ({e})")),
-    };
+    let slowlog = slow_log(link, None).await?;
     let latest = redis::cmd("LATENCY").arg("LATEST").clone();
     let latency = match refusable::<Vec<(String, i64, i64, i64)>>(link, latest).await? {
         Ok(raw) => Ok(Latency {
@@ -278,6 +262,57 @@ async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String
         recipes: Vec::new(),
         nodes: None,
     })
+}
+
+/// The newest slow log entries of the server behind `link` (`node` names it on a cluster).
+async fn slow_log(link: &mut RedisLink, node: Option<&str>) -> Result<Panel<SlowLog>, String> {
+    let mut get = redis::cmd("SLOWLOG");
+    get.arg("GET").arg(SLOWLOG_ENTRIES);
+    type Raw = (i64, i64, i64, Vec<Vec<u8>>, String, String);
+    Ok(match refusable::<Vec<Raw>>(link, get).await? {
+        Ok(raw) => Ok(SlowLog {
+            threshold_us: setting(link, "slowlog-log-slower-than").await?,
+            entries: raw
+                .into_iter()
+                .map(|(id, at, us, args, client, client_name)| SlowEntry {
+                    id,
+                    at_ms: at.max(0) as u64 * 1000,
+                    duration_us: us.max(0) as u64,
+                    command: command_line(&args),
+                    client,
+                    client_name,
+                    node: node.map(str::to_owned),
+                })
+                .collect(),
+        }),
+        Err(e) => Err(format!("SLOWLOG is not available here ({e})")),
+    })
+}
+
+/// On a cluster, the slow log of every primary in one list, newest first (at most
+/// [`SLOWLOG_ENTRIES`]), each entry naming its primary; a primary that refuses costs the panel.
+async fn cluster_slow_log(ks: &mut Keyspace) -> Result<Option<Panel<SlowLog>>, String> {
+    let Some(cluster) = ks.cluster() else {
+        return Ok(None);
+    };
+    let addrs: Vec<String> = cluster.primaries().map(|p| p.addr.clone()).collect();
+    let mut merged: Option<SlowLog> = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let log = match slow_log(ks.node(i), Some(addr)).await? {
+            Ok(log) => log,
+            Err(e) => return Ok(Some(Err(format!("{addr}: {e}")))),
+        };
+        match &mut merged {
+            Some(all) => all.entries.extend(log.entries),
+            None => merged = Some(log),
+        }
+    }
+    Ok(merged.map(|mut all| {
+        all.entries
+            .sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.id.cmp(&a.id)));
+        all.entries.truncate(SLOWLOG_ENTRIES);
+        Ok(all)
+    }))
 }
 
 /// A slow command as shown: its name and first arguments, each cut short.

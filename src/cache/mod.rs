@@ -178,6 +178,8 @@ pub struct SlowEntry {
     pub client: String,
     /// The client's name (`CLIENT SETNAME`).
     pub client_name: String,
+    /// On a cluster: the primary that logged it.
+    pub node: Option<String>,
 }
 
 /// Latency spikes the server recorded.

@@ -561,6 +561,8 @@ fn slowlog(now: u64, s: SlowLog) -> impl IntoView {
             )
         }
     });
+    // On a cluster the entries of every primary are merged: say which logged each.
+    let by_node = s.entries.iter().any(|e| e.node.is_some());
     view! {
         <p class="hint">{threshold}</p>
         {if s.entries.is_empty() {
@@ -574,6 +576,7 @@ fn slowlog(now: u64, s: SlowLog) -> impl IntoView {
                             <th scope="col" class="num">"Took"</th>
                             <th scope="col">"When"</th>
                             <th scope="col">"Client"</th>
+                            {by_node.then(|| view! { <th scope="col">"Node"</th> })}
                         </tr>
                     </thead>
                     <tbody>
@@ -583,6 +586,7 @@ fn slowlog(now: u64, s: SlowLog) -> impl IntoView {
                                 <td class="num">{Unit::Millis.format(e.duration_us as f64 / 1000.0)}</td>
                                 <td>{ago(now, e.at_ms)}</td>
                                 <td>{if e.client_name.is_empty() { e.client } else { format!("{} ({})", e.client, e.client_name) }}</td>
+                                {by_node.then(|| view! { <td>{e.node.unwrap_or_default()}</td> })}
                             </tr>
                         }).collect_view()}
                     </tbody>
