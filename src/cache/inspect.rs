@@ -111,11 +111,14 @@ impl Caches {
         let w = self.watched(target)?;
         let mut details = self
             .with(target, async |ks| {
-                let mut details = read(target, ks.node(0)).await?;
+                let addrs: Vec<String> = ks
+                    .cluster()
+                    .map(|c| c.primaries().map(|p| p.addr.clone()).collect())
+                    .unwrap_or_default();
+                let mut details =
+                    read(target, ks.node(0), addrs.first().map(String::as_str)).await?;
                 details.nodes = nodes(ks).await?;
-                if let Some(slowlog) = cluster_slow_log(ks).await? {
-                    details.slowlog = slowlog;
-                }
+                merge_slow_logs(ks, &addrs, &mut details.slowlog).await?;
                 Ok(details)
             })
             .await?;
@@ -219,7 +222,12 @@ async fn setting(link: &mut RedisLink, name: &str) -> Result<Setting, String> {
     })
 }
 
-async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String> {
+/// The panels of the server behind `link` (`node` names it on a cluster, in its slow log).
+async fn read(
+    target: &str,
+    link: &mut RedisLink,
+    node: Option<&str>,
+) -> Result<CacheDetails, String> {
     let info: Result<String, String> = refusable(link, redis::cmd("INFO")).await?;
     let (server, keyspace) = match &info {
         Ok(info) => (
@@ -234,7 +242,7 @@ async fn read(target: &str, link: &mut RedisLink) -> Result<CacheDetails, String
             (Err(e.clone()), Err(e))
         }
     };
-    let slowlog = slow_log(link, None).await?;
+    let slowlog = slow_log(link, node).await?;
     let latest = redis::cmd("LATENCY").arg("LATEST").clone();
     let latency = match refusable::<Vec<(String, i64, i64, i64)>>(link, latest).await? {
         Ok(raw) => Ok(Latency {
@@ -289,30 +297,30 @@ async fn slow_log(link: &mut RedisLink, node: Option<&str>) -> Result<Panel<Slow
     })
 }
 
-/// On a cluster, the slow log of every primary in one list, newest first (at most
-/// [`SLOWLOG_ENTRIES`]), each entry naming its primary; a primary that refuses costs the panel.
-async fn cluster_slow_log(ks: &mut Keyspace) -> Result<Option<Panel<SlowLog>>, String> {
-    let Some(cluster) = ks.cluster() else {
-        return Ok(None);
-    };
-    let addrs: Vec<String> = cluster.primaries().map(|p| p.addr.clone()).collect();
-    let mut merged: Option<SlowLog> = None;
-    for (i, addr) in addrs.iter().enumerate() {
-        let log = match slow_log(ks.node(i), Some(addr)).await? {
-            Ok(log) => log,
-            Err(e) => return Ok(Some(Err(format!("{addr}: {e}")))),
+/// On a cluster, adds the slow log of every primary after the first (`addrs`, in node order)
+/// to the first one's `slowlog`: one list, newest first (at most [`SLOWLOG_ENTRIES`]), each
+/// entry naming its primary. A primary that refuses costs the panel.
+async fn merge_slow_logs(
+    ks: &mut Keyspace,
+    addrs: &[String],
+    slowlog: &mut Panel<SlowLog>,
+) -> Result<(), String> {
+    for (i, addr) in addrs.iter().enumerate().skip(1) {
+        let Ok(merged) = slowlog else {
+            return Ok(());
         };
-        match &mut merged {
-            Some(all) => all.entries.extend(log.entries),
-            None => merged = Some(log),
+        match slow_log(ks.node(i), Some(addr)).await? {
+            Ok(log) => merged.entries.extend(log.entries),
+            Err(e) => *slowlog = Err(format!("{addr}: {e}")),
         }
     }
-    Ok(merged.map(|mut all| {
-        all.entries
+    if let Ok(merged) = slowlog {
+        merged
+            .entries
             .sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.id.cmp(&a.id)));
-        all.entries.truncate(SLOWLOG_ENTRIES);
-        Ok(all)
-    }))
+        merged.entries.truncate(SLOWLOG_ENTRIES);
+    }
+    Ok(())
 }
 
 /// A slow command as shown: its name and first arguments, each cut short.
