@@ -18,7 +18,7 @@ use pitwall::access::Role;
 use pitwall::alerts::{AlertState, Episode, OnCallAlert, Silence};
 
 use crate::access::Session;
-use crate::components::{ActionResult, refresh_every};
+use crate::components::{ActionResult, card, refresh_every};
 use api::{AckAlert, ExpireSilence, SilenceAlerts, alert_history, alerts_now};
 
 /// What an operator chose to act on from a row: its key and how people call it.
@@ -191,12 +191,7 @@ fn table(
         }
         .into_any()
     };
-    view! {
-        <section class="card" aria-label=label>
-            <h2>{label}</h2>
-            {body}
-        </section>
-    }
+    card(label, body)
 }
 
 fn row(
@@ -336,12 +331,7 @@ fn silences(
         }
         .into_any()
     };
-    view! {
-        <section class="card" aria-label="Silences">
-            <h2>"Silences"</h2>
-            {body}
-        </section>
-    }
+    card("Silences", body)
 }
 
 /// The firing episodes, newest first, with how long each lasted; 50 a page.

@@ -14,7 +14,7 @@ pub use action_result::ActionResult;
 pub use chart::TimeChart;
 pub use figure::{Figure, FigureGrid, health_text};
 pub use pager::older_href;
-pub use panel::panel_card;
+pub use panel::{card, panel_card};
 pub use range::{RangePicker, follow, query_with, use_range};
 pub use refresh::refresh_every;
 pub use sparkline::Sparkline;

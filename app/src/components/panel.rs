@@ -9,15 +9,23 @@ pub fn panel_card<T>(
     panel: pitwall::Panel<T>,
     show: impl FnOnce(T) -> AnyView,
 ) -> impl IntoView {
+    card(
+        label,
+        match panel {
+            Ok(v) => show(v),
+            Err(e) => view! { <p role="alert" class="error">{e}</p> }.into_any(),
+        },
+    )
+}
+
+/// A card headed and named `label` around `body`.
+pub fn card(label: impl Into<String>, body: AnyView) -> impl IntoView {
     let label = label.into();
     let heading = label.clone();
     view! {
         <section class="card" aria-label=label>
             <h2>{heading}</h2>
-            {match panel {
-                Ok(v) => show(v),
-                Err(e) => view! { <p role="alert" class="error">{e}</p> }.into_any(),
-            }}
+            {body}
         </section>
     }
 }
