@@ -127,22 +127,8 @@ async fn main() {
             .unwrap();
     let url = |s: String| SecretUrl::parse(&s).unwrap();
     let targets = [
+        Target::new("db", TargetKind::Postgres, url(pg.url("postgres"))),
         Target {
-            name: "db".into(),
-            kind: TargetKind::Postgres,
-            url: url(pg.url("postgres")),
-            celery: None,
-            counters: Vec::new(),
-            recipes: Vec::new(),
-            ttl_policies: Vec::new(),
-        },
-        Target {
-            name: "cache".into(),
-            kind: TargetKind::Redis,
-            url: url(redis.url(0)),
-            celery: None,
-            counters: Vec::new(),
-            ttl_policies: Vec::new(),
             recipes: vec![Recipe {
                 name: "items".into(),
                 postgres: "db".into(),
@@ -157,6 +143,7 @@ async fn main() {
                 batch: BATCH,
                 timeout_secs: 600,
             }],
+            ..Target::new("cache", TargetKind::Redis, url(redis.url(0)))
         },
     ];
     let dir = tempfile::tempdir().unwrap();

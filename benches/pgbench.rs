@@ -86,15 +86,11 @@ async fn main() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let target = Target {
-        name: "bench".into(),
-        kind: TargetKind::Postgres,
-        url: SecretUrl::parse(&pg.url("bench")).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    };
+    let target = Target::new(
+        "bench",
+        TargetKind::Postgres,
+        SecretUrl::parse(&pg.url("bench")).unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let second = Duration::from_secs(1);
     let timeout = Duration::from_millis(900);

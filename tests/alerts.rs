@@ -49,15 +49,11 @@ fn state(alerts: &[Alert], rule: &str) -> Option<AlertState> {
 #[tokio::test]
 async fn rules_fire_from_the_collected_series_and_a_dead_redis_is_never_healthy() {
     let mut redis = RedisServer::start().await.unwrap();
-    let targets = vec![Target {
-        name: "cache".into(),
-        kind: TargetKind::Redis,
-        url: SecretUrl::parse(&redis.url(0)).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    }];
+    let targets = vec![Target::new(
+        "cache",
+        TargetKind::Redis,
+        SecretUrl::parse(&redis.url(0)).unwrap(),
+    )];
     let data = tempfile::tempdir().unwrap();
     let streams = Arc::new(AtomicUsize::new(0));
     let collectors = for_targets(&targets, data.path(), streams.clone(), LIVE, LIVE, LIVE);

@@ -13,15 +13,7 @@ use pitwall::harness::RedisServer;
 use pitwall::secret::SecretUrl;
 
 fn target(name: &str, url: &str) -> Target {
-    Target {
-        name: name.into(),
-        kind: TargetKind::Redis,
-        url: SecretUrl::parse(url).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    }
+    Target::new(name, TargetKind::Redis, SecretUrl::parse(url).unwrap())
 }
 
 #[tokio::test]

@@ -189,22 +189,8 @@ async fn a_three_primary_cluster_is_seen_per_node_and_every_job_reaches_every_pr
         .unwrap();
     let url = |s: String| SecretUrl::parse(&s).unwrap();
     let targets = [
+        Target::new("db", TargetKind::Postgres, url(pg.url("postgres"))),
         Target {
-            name: "db".into(),
-            kind: TargetKind::Postgres,
-            url: url(pg.url("postgres")),
-            celery: None,
-            counters: Vec::new(),
-            recipes: Vec::new(),
-            ttl_policies: Vec::new(),
-        },
-        Target {
-            name: "cache".into(),
-            kind: TargetKind::Redis,
-            url: url(cluster.url()),
-            celery: None,
-            counters: Vec::new(),
-            ttl_policies: Vec::new(),
             recipes: vec![Recipe {
                 name: "rows".into(),
                 postgres: "db".into(),
@@ -219,6 +205,7 @@ async fn a_three_primary_cluster_is_seen_per_node_and_every_job_reaches_every_pr
                 batch: 64,
                 timeout_secs: 30,
             }],
+            ..Target::new("cache", TargetKind::Redis, url(cluster.url()))
         },
     ];
     let dir = tempfile::tempdir().unwrap();

@@ -43,15 +43,11 @@ async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let jobs = Jobs::new(store, Backoff::default());
-    let kinds = kinds::all(&[Target {
-        name: "cache".into(),
-        kind: TargetKind::Redis,
-        url: SecretUrl::parse(&redis.url(0)).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    }]);
+    let kinds = kinds::all(&[Target::new(
+        "cache",
+        TargetKind::Redis,
+        SecretUrl::parse(&redis.url(0)).unwrap(),
+    )]);
     let runner = Runner::spawn(
         jobs.clone(),
         kinds.clone(),

@@ -22,16 +22,11 @@ async fn analyze(url: String, parameters: serde_json::Value) -> KeyspaceReport {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let jobs = Jobs::new(store, Backoff::default());
     let kinds = kinds::all(&[Target {
-        name: "cache".into(),
-        kind: TargetKind::Redis,
-        url: SecretUrl::parse(&url).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
         ttl_policies: vec![TtlPolicy {
             prefix: "resp:".into(),
             max_ttl_secs: 3_600,
         }],
+        ..Target::new("cache", TargetKind::Redis, SecretUrl::parse(&url).unwrap())
     }]);
     let _runner = Runner::spawn(
         jobs.clone(),

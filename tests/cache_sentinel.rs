@@ -49,15 +49,7 @@ async fn a_sentinel_target_follows_its_master_through_a_failover() {
     let url = SecretUrl::parse(&sentinel.url(0)).unwrap();
 
     // The status check and the collectors' link reach the primary.
-    let target = Target {
-        name: "cache".into(),
-        kind: TargetKind::Redis,
-        url: url.clone(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    };
+    let target = Target::new("cache", TargetKind::Redis, url.clone());
     let mut prober = Prober::new(&target, TIMEOUT).unwrap();
     assert!(matches!(prober.check().await, Probe::Up { .. }));
     let mut link = RedisLink::new(&url, TIMEOUT).unwrap();

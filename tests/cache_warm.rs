@@ -65,22 +65,8 @@ async fn setup() -> Setup {
     .unwrap();
     let url = |s: String| SecretUrl::parse(&s).unwrap();
     let targets = [
+        Target::new("db", TargetKind::Postgres, url(pg.url("postgres"))),
         Target {
-            name: "db".into(),
-            kind: TargetKind::Postgres,
-            url: url(pg.url("postgres")),
-            celery: None,
-            counters: Vec::new(),
-            recipes: Vec::new(),
-            ttl_policies: Vec::new(),
-        },
-        Target {
-            name: "cache".into(),
-            kind: TargetKind::Redis,
-            url: url(redis.url(0)),
-            celery: None,
-            counters: Vec::new(),
-            ttl_policies: Vec::new(),
             recipes: vec![
                 recipe(
                     "items",
@@ -92,6 +78,7 @@ async fn setup() -> Setup {
                 recipe("no_table", "SELECT id FROM nope", "item:{id}", &[]),
                 recipe("writes", "SELECT nextval('s') AS id", "seq:{id}", &[]),
             ],
+            ..Target::new("cache", TargetKind::Redis, url(redis.url(0)))
         },
     ];
     let dir = tempfile::tempdir().unwrap();

@@ -188,15 +188,8 @@ fn versions_need_major_and_minor() {
 #[tokio::test]
 async fn status_board_follows_stops_pauses_and_restarts() {
     let (mut pg, mut redis) = start_both().await.unwrap();
-    let target = |name: &str, kind, url: String| Target {
-        name: name.into(),
-        kind,
-        url: SecretUrl::parse(&url).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    };
+    let target =
+        |name: &str, kind, url: String| Target::new(name, kind, SecretUrl::parse(&url).unwrap());
     let targets = [
         target("db", TargetKind::Postgres, pg.url("postgres")),
         target("cache", TargetKind::Redis, redis.url(0)),

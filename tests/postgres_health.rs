@@ -81,15 +81,11 @@ async fn tables_sessions_sequences_and_wraparound_are_read_panel_by_panel() {
     run(&mut c, "CREATE SEQUENCE roomy_seq").await;
     run(&mut c, "SELECT pg_stat_force_next_flush()").await;
 
-    let target = Target {
-        name: "shop".into(),
-        kind: TargetKind::Postgres,
-        url: SecretUrl::parse(&pg.url("shop")).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    };
+    let target = Target::new(
+        "shop",
+        TargetKind::Postgres,
+        SecretUrl::parse(&pg.url("shop")).unwrap(),
+    );
     let w = Workloads::spawn(
         &[target],
         Duration::from_secs(60),

@@ -39,15 +39,11 @@ struct Setup {
 }
 
 fn targets(url: &str) -> Vec<Target> {
-    vec![Target {
-        name: "db".into(),
-        kind: TargetKind::Postgres,
-        url: SecretUrl::parse(url).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    }]
+    vec![Target::new(
+        "db",
+        TargetKind::Postgres,
+        SecretUrl::parse(url).unwrap(),
+    )]
 }
 
 async fn setup() -> Setup {

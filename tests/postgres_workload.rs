@@ -15,15 +15,7 @@ use sqlx::Connection;
 const POLL: Duration = Duration::from_millis(300);
 
 fn target(name: &str, url: String) -> Target {
-    Target {
-        name: name.into(),
-        kind: TargetKind::Postgres,
-        url: SecretUrl::parse(&url).unwrap(),
-        celery: None,
-        counters: Vec::new(),
-        recipes: Vec::new(),
-        ttl_policies: Vec::new(),
-    }
+    Target::new(name, TargetKind::Postgres, SecretUrl::parse(&url).unwrap())
 }
 
 /// Waits until `check` holds for the target's 15-minute page.

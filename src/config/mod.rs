@@ -144,6 +144,21 @@ pub struct Target {
     pub ttl_policies: Vec<crate::cache::keyspace::TtlPolicy>,
 }
 
+impl Target {
+    /// A target of `kind` at `url`, without broker settings, counters, recipes or TTL policies.
+    pub fn new(name: impl Into<String>, kind: TargetKind, url: SecretUrl) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            url,
+            celery: None,
+            counters: Vec::new(),
+            recipes: Vec::new(),
+            ttl_policies: Vec::new(),
+        }
+    }
+}
+
 /// How a Celery broker lays out its queues on Redis.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CeleryBroker {
@@ -250,15 +265,7 @@ impl Config {
                     message: format!("the config file already defines a target named `{name}`"),
                 });
             }
-            self.targets.push(Target {
-                name: name.to_owned(),
-                kind,
-                url,
-                celery: None,
-                counters: Vec::new(),
-                recipes: Vec::new(),
-                ttl_policies: Vec::new(),
-            });
+            self.targets.push(Target::new(name, kind, url));
         }
         Ok(())
     }

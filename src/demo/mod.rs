@@ -119,20 +119,12 @@ impl Demo {
     pub fn targets(&self) -> Vec<Target> {
         let url = |s: String| SecretUrl::parse(&s).expect("harness URLs are valid");
         vec![
+            Target::new(
+                "app-db",
+                TargetKind::Postgres,
+                url(self.postgres.url(DATABASE)),
+            ),
             Target {
-                name: "app-db".into(),
-                kind: TargetKind::Postgres,
-                url: url(self.postgres.url(DATABASE)),
-                celery: None,
-                counters: Vec::new(),
-                recipes: Vec::new(),
-                ttl_policies: Vec::new(),
-            },
-            Target {
-                name: "cache".into(),
-                kind: TargetKind::Redis,
-                url: url(self.redis.url(0)),
-                celery: None,
                 counters: vec![crate::cache::HitCounter {
                     name: "ai".into(),
                     hits_key: "ai_cache:hits".into(),
@@ -141,6 +133,7 @@ impl Demo {
                 }],
                 recipes: cache::recipes("app-db"),
                 ttl_policies: cache::ttl_policies(),
+                ..Target::new("cache", TargetKind::Redis, url(self.redis.url(0)))
             },
             Target {
                 name: "tasks".into(),

@@ -1000,15 +1000,11 @@ mod tests {
     #[tokio::test]
     async fn names_are_refused_before_anything_connects() {
         // Nothing listens on port 1: a connection would fail, so these errors come first.
-        let kind = CreateIndex::new(TargetUrls::new(&[Target {
-            name: "db".into(),
-            kind: TargetKind::Postgres,
-            url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
-            celery: None,
-            counters: Vec::new(),
-            recipes: Vec::new(),
-            ttl_policies: Vec::new(),
-        }]));
+        let kind = CreateIndex::new(TargetUrls::new(&[Target::new(
+            "db",
+            TargetKind::Postgres,
+            SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
+        )]));
         for (p, why) in [
             (
                 json!({"table": "t\"x", "columns": ["a"]}),

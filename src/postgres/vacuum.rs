@@ -560,15 +560,11 @@ mod tests {
 
     #[tokio::test]
     async fn names_are_refused_before_anything_connects() {
-        let kind = Vacuum::new(TargetUrls::new(&[Target {
-            name: "db".into(),
-            kind: TargetKind::Postgres,
-            url: SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
-            celery: None,
-            counters: Vec::new(),
-            recipes: Vec::new(),
-            ttl_policies: Vec::new(),
-        }]));
+        let kind = Vacuum::new(TargetUrls::new(&[Target::new(
+            "db",
+            TargetKind::Postgres,
+            SecretUrl::parse("postgres://u:secret@127.0.0.1:1/app").unwrap(),
+        )]));
         let e = kind
             .plan(Some("db"), &json!({"table": "t;"}))
             .await

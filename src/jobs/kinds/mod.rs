@@ -393,15 +393,7 @@ mod tests {
     use super::*;
 
     fn target(name: &str, kind: TargetKind, url: &str) -> Target {
-        Target {
-            name: name.into(),
-            kind,
-            url: SecretUrl::parse(url).unwrap(),
-            celery: None,
-            counters: Vec::new(),
-            recipes: Vec::new(),
-            ttl_policies: Vec::new(),
-        }
+        Target::new(name, kind, SecretUrl::parse(url).unwrap())
     }
 
     #[tokio::test]
