@@ -1,11 +1,18 @@
 //! The `invalidate_tag` job: unlinks every key a tag names, the way a cache must be emptied in
 //! production. Members are read in batches (`SSCAN`/`ZSCAN`, never the whole set), each key is
-//! unlinked by its own `UNLINK` (one key per command, so it works on a cluster), pipelined, and
-//! the batch's members are then removed from the tag; the tag is never deleted in one command.
-//! Batches are paced, and each one ends at a checkpoint, so a cancel leaves the keys not yet
-//! unlinked still named by the tag. A retry picks up what is left.
+//! unlinked by its own `UNLINK` (one key per command, so it works on a cluster), and the batch's
+//! members are then removed from the tag; the tag is never deleted in one command.
+//!
+//! On one server a batch is one short script ([`UNLINK_BATCH`]): the scan, the `UNLINK`s and the
+//! `SREM` happen at once, so no key is ever unlinked yet still tagged or untagged yet still
+//! there, and no member crosses the network. Where scripts are refused (ACLs, a managed Redis) and
+//! on a cluster, each batch is a pipeline of the same commands instead. Batches are paced, and
+//! each one ends at a checkpoint, so a cancel leaves the keys not yet unlinked still named by the
+//! tag. A retry picks up what is left.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use redis::{ErrorKind, ServerErrorKind};
 
 use serde::Deserialize;
 
@@ -22,8 +29,32 @@ pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 const SAMPLE: usize = 10;
 /// Passes over the tag at most: members added while it runs are taken by the next pass.
 const PASSES: usize = 3;
+/// Members one script call takes at most, whatever the batch: a call holds the server for about
+/// a millisecond per thousand keys, and nothing else runs meanwhile.
+const SCRIPT_BATCH: usize = 1_000;
+/// A batch slower than this means the server is busy: the job then pauses as long as the batch
+/// took, so it never takes more than half of a struggling server.
+const SLOW_BATCH: Duration = Duration::from_millis(10);
 
-/// The `invalidate_tag` kind: `{"tag": "project:7", "batch": 500, "pause_ms": 2}`.
+/// One batch on one server, atomically: `SSCAN`/`ZSCAN` from the cursor (`ARGV[1]`, `COUNT`
+/// `ARGV[2]`), one `UNLINK` per member, then the members removed from the tag (`KEYS[1]`) in
+/// chunks. Replies the next cursor, the members taken and how many of their keys existed.
+const UNLINK_BATCH: &str = r"
+local tag, zset = KEYS[1], ARGV[3] == 'zset'
+local scan = redis.call(zset and 'ZSCAN' or 'SSCAN', tag, ARGV[1], 'COUNT', ARGV[2])
+local found, members, unlinked = scan[2], {}, 0
+for i = 1, #found, zset and 2 or 1 do
+  members[#members + 1] = found[i]
+  unlinked = unlinked + redis.call('UNLINK', found[i])
+end
+for i = 1, #members, 500 do
+  redis.call(zset and 'ZREM' or 'SREM', tag, unpack(members, i, math.min(i + 499, #members)))
+end
+return {scan[1], #members, unlinked}
+";
+
+/// The `invalidate_tag` kind: `{"tag": "project:7", "batch": 500}` (and `pause_ms` for a fixed
+/// pause instead of [`Pacing::Adaptive`]).
 pub struct InvalidateTag {
     targets: TargetUrls,
 }
@@ -41,8 +72,7 @@ struct Raw {
     tag: String,
     #[serde(default = "default_batch")]
     batch: usize,
-    #[serde(default = "default_pause_ms")]
-    pause_ms: u64,
+    pause_ms: Option<u64>,
 }
 
 fn default_batch() -> usize {
@@ -61,7 +91,42 @@ pub(super) struct Spec {
     /// Members per batch.
     pub batch: usize,
     /// The pause between batches.
-    pub pause: Duration,
+    pub pacing: Pacing,
+}
+
+/// How a job on a tag paces its batches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Pacing {
+    /// The same pause after every batch (`pause_ms` given).
+    Fixed(Duration),
+    /// The default: no pause while the server answers a batch within [`SLOW_BATCH`]; after a
+    /// slower one, a pause as long as it took. A batch is short, so another client waits at
+    /// most one batch, and a busy server gets at least half its time back.
+    Adaptive,
+}
+
+impl Pacing {
+    /// The pause after a batch that took `took`.
+    pub fn after(self, took: Duration) -> Duration {
+        match self {
+            Self::Fixed(pause) => pause,
+            Self::Adaptive if took > SLOW_BATCH => took,
+            Self::Adaptive => Duration::ZERO,
+        }
+    }
+}
+
+impl std::fmt::Display for Pacing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(pause) => write!(f, "{} ms apart", pause.as_millis()),
+            Self::Adaptive => write!(
+                f,
+                "back to back while each takes under {} ms, else pausing as long as it took",
+                SLOW_BATCH.as_millis()
+            ),
+        }
+    }
 }
 
 /// The checked parameters of job `kind` on one tag (`invalidate_tag`, `prune_tag`).
@@ -72,7 +137,10 @@ pub(super) fn spec(kind: &str, parameters: &serde_json::Value) -> Result<Spec, S
     Ok(Spec {
         tag: raw.tag,
         batch: check_batch(raw.batch)?,
-        pause: check_pause(raw.pause_ms)?,
+        pacing: match raw.pause_ms {
+            Some(ms) => Pacing::Fixed(check_pause(ms)?),
+            None => Pacing::Adaptive,
+        },
     })
 }
 
@@ -211,6 +279,47 @@ pub(super) async fn batch(
     Ok(scanned(layout, reply))
 }
 
+/// Runs [`UNLINK_BATCH`] from `cursor`: the next cursor, the members taken and the keys that
+/// existed; or, when the server refuses scripts, its refusal (nothing was changed).
+async fn unlink_batch_script(
+    link: &mut RedisLink,
+    key: &str,
+    layout: TagLayout,
+    cursor: u64,
+    count: usize,
+) -> Result<Result<(u64, u64, u64), String>, String> {
+    let layout = match layout {
+        TagLayout::Set => "set",
+        TagLayout::SortedSet => "zset",
+    };
+    link.query(async |c| {
+        let reply = redis::cmd("EVAL")
+            .arg(UNLINK_BATCH)
+            .arg(1)
+            .arg(key)
+            .arg(cursor)
+            .arg(count.min(SCRIPT_BATCH))
+            .arg(layout)
+            .query_async(c)
+            .await;
+        match reply {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) if refused(&e) => Ok(Err(e.to_string())),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+/// Whether `e` is the server refusing a script (no permission, scripting disabled or renamed, a
+/// server too old), as against the server being unreachable, busy or read-only.
+fn refused(e: &redis::RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(ServerErrorKind::ResponseError | ServerErrorKind::NoPerm)
+    )
+}
+
 /// Unlinks `members` (one `UNLINK` each), removes them from the tag, and scans the next batch
 /// from `cursor` (none when the scan is over): whether each key existed, and the scan. On one
 /// server that is one round trip; on a cluster the `UNLINK`s go to each key's primary.
@@ -290,6 +399,88 @@ async fn unlink_then_scan_one(
     Ok((existed, scan))
 }
 
+/// How far a pass over the tag has got.
+#[derive(Default)]
+struct Walk {
+    /// The cursor of the next scan.
+    cursor: u64,
+    /// Whether a scan has run (a cursor of 0 then means the pass is over).
+    started: bool,
+    /// Members scanned and not yet unlinked (the pipelined way scans one batch ahead).
+    scanned: Option<Vec<String>>,
+}
+
+impl Walk {
+    /// Whether the pass is over: the scan came back to cursor 0 and nothing waits.
+    fn over(&self) -> bool {
+        self.started && self.cursor == 0 && self.scanned.is_none()
+    }
+
+    /// Unlinks the next batch, by script while `script` holds (a refusal turns it off for the
+    /// rest of the job and is kept in `refusal`): the keys that existed and the members whose
+    /// key was gone, or `None` once the pass is over.
+    async fn step(
+        &mut self,
+        ks: &mut Keyspace,
+        tag: &Tag,
+        script: &mut bool,
+        refusal: &mut Option<String>,
+    ) -> Result<Option<(u64, u64)>, String> {
+        if self.over() {
+            return Ok(None);
+        }
+        if *script && let Keyspace::Single(link) = ks {
+            match unlink_batch_script(link, &tag.key, tag.layout, self.cursor, tag.batch).await? {
+                Ok((next, members, existed)) => {
+                    (self.cursor, self.started) = (next, true);
+                    return Ok(Some((existed, members - existed)));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        tag = tag.key,
+                        "the server refuses scripts, pipelining instead: {e}"
+                    );
+                    *refusal = Some(e);
+                }
+            }
+        }
+        *script = false;
+        let members = match self.scanned.take() {
+            Some(members) => members,
+            None => {
+                let (next, members) = batch(
+                    ks.link_for(&tag.key),
+                    &tag.key,
+                    tag.layout,
+                    self.cursor,
+                    tag.batch,
+                )
+                .await?;
+                (self.cursor, self.started) = (next, true);
+                members
+            }
+        };
+        if members.is_empty() && self.cursor == 0 {
+            return Ok(None);
+        }
+        let next = (self.cursor != 0).then_some(self.cursor);
+        let (existed, scan) =
+            unlink_then_scan(ks, &tag.key, tag.layout, &members, next, tag.batch).await?;
+        if let Some((cursor, members)) = scan {
+            (self.cursor, self.scanned) = (cursor, Some(members));
+        }
+        let n = existed.iter().filter(|e| **e).count() as u64;
+        Ok(Some((n, existed.len() as u64 - n)))
+    }
+}
+
+/// The tag a job works on: its key, layout and the members per batch.
+struct Tag {
+    key: String,
+    layout: TagLayout,
+    batch: usize,
+}
+
 #[async_trait::async_trait]
 impl JobKind for InvalidateTag {
     fn name(&self) -> &'static str {
@@ -329,9 +520,8 @@ impl JobKind for InvalidateTag {
             })
             .await?;
         let mut statements = vec![format!(
-            "{scan} {key} <cursor> COUNT {} (in batches, {} ms apart)",
-            spec.batch,
-            spec.pause.as_millis()
+            "{scan} {key} <cursor> COUNT {} (in batches, {})",
+            spec.batch, spec.pacing
         )];
         statements.extend(sample.iter().map(|k| format!("UNLINK {k}")));
         if members as usize > sample.len() {
@@ -341,12 +531,24 @@ impl JobKind for InvalidateTag {
             ));
         }
         statements.push(format!("{remove} {key} <the batch's members>"));
+        let how = match ks {
+            Keyspace::Single(_) => format!(
+                "each batch of up to {} one script that scans it, unlinks each key and removes \
+                 the batch from the tag at once (a pipeline of the same commands if the server \
+                 refuses scripts)",
+                spec.batch.min(SCRIPT_BATCH)
+            ),
+            Keyspace::Cluster(_) => format!(
+                "in pipelined batches of {} sent to each key's primary, removing each batch's \
+                 members from the tag as it goes",
+                spec.batch
+            ),
+        };
         Ok(Plan {
             summary: format!(
-                "Unlinks the {members} keys tagged `{}` ({key}), one UNLINK per key in pipelined \
-                 batches of {}, removing each batch's members from the tag as it goes; the tag \
-                 itself is never deleted in one command. Keys outside the tag are not touched.",
-                spec.tag, spec.batch
+                "Unlinks the {members} keys tagged `{}` ({key}), one UNLINK per key, {how}; the \
+                 tag itself is never deleted in one command. Keys outside the tag are not touched.",
+                spec.tag
             ),
             statements,
             total: Some(members),
@@ -369,33 +571,38 @@ impl JobKind for InvalidateTag {
         } = open_tag(&self.targets, target.as_deref(), &spec.tag)
             .await
             .map_err(JobError::Failed)?;
+        let tag = Tag {
+            key,
+            layout,
+            batch: spec.batch,
+        };
         let (mut unlinked, mut gone) = (0u64, 0u64);
+        let mut script = matches!(ks, Keyspace::Single(_));
+        let mut refusal = None;
         for _ in 0..PASSES {
-            let (mut cursor, mut members) = batch(ks.link_for(&key), &key, layout, 0, spec.batch)
-                .await
-                .map_err(JobError::Failed)?;
-            // Each round trip unlinks one batch and scans the next; the last one scans nothing.
-            while !members.is_empty() || cursor != 0 {
+            let mut walk = Walk::default();
+            loop {
                 ctx.checkpoint(Checkpoint {
                     done: unlinked + gone,
                     total: Some(total.max(unlinked + gone)),
                     phase: "unlinking".into(),
                 })
                 .await?;
-                let next = (cursor != 0).then_some(cursor);
-                let (existed, scan) =
-                    unlink_then_scan(&mut ks, &key, layout, &members, next, spec.batch)
-                        .await
-                        .map_err(JobError::Failed)?;
-                let n = existed.iter().filter(|e| **e).count() as u64;
-                unlinked += n;
-                gone += existed.len() as u64 - n;
-                (cursor, members) = scan.unwrap_or_default();
-                if !existed.is_empty() {
-                    tokio::time::sleep(spec.pause).await;
+                let started = Instant::now();
+                let Some((existed, was_gone)) = walk
+                    .step(&mut ks, &tag, &mut script, &mut refusal)
+                    .await
+                    .map_err(JobError::Failed)?
+                else {
+                    break;
+                };
+                (unlinked, gone) = (unlinked + existed, gone + was_gone);
+                let pause = spec.pacing.after(started.elapsed());
+                if existed + was_gone > 0 && !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
                 }
             }
-            if count(ks.link_for(&key), &key, layout)
+            if count(ks.link_for(&tag.key), &tag.key, layout)
                 .await
                 .map_err(JobError::Failed)?
                 == 0
@@ -403,7 +610,7 @@ impl JobKind for InvalidateTag {
                 break;
             }
         }
-        let left = count(ks.link_for(&key), &key, layout)
+        let left = count(ks.link_for(&tag.key), &tag.key, layout)
             .await
             .map_err(JobError::Failed)?;
         ctx.checkpoint(Checkpoint {
@@ -414,10 +621,12 @@ impl JobKind for InvalidateTag {
         .await?;
         Ok(serde_json::json!({
             "tag": spec.tag,
-            "key": key,
+            "key": tag.key,
             "unlinked": unlinked,
             "already_gone": gone,
             "members_left": left,
+            "batches_by": if script { "script" } else { "pipeline" },
+            "script_refused": refusal,
         }))
     }
 }
@@ -440,6 +649,20 @@ mod tests {
             bad(json!({"tags": "x"})).contains("invalidate_tag parameters: unknown field `tags`")
         );
         let ok = spec("invalidate_tag", &json!({"tag": "project:7"})).unwrap();
-        assert_eq!((ok.tag.as_str(), ok.batch), ("project:7", 500));
+        assert_eq!(
+            (ok.tag.as_str(), ok.batch, ok.pacing),
+            ("project:7", 500, Pacing::Adaptive)
+        );
+        let fixed = spec("invalidate_tag", &json!({"tag": "x", "pause_ms": 3})).unwrap();
+        assert_eq!(fixed.pacing, Pacing::Fixed(Duration::from_millis(3)));
+    }
+
+    #[test]
+    fn adaptive_pacing_pauses_only_after_a_slow_batch() {
+        let ms = Duration::from_millis;
+        assert_eq!(Pacing::Adaptive.after(ms(2)), Duration::ZERO);
+        assert_eq!(Pacing::Adaptive.after(ms(40)), ms(40));
+        assert_eq!(Pacing::Fixed(ms(2)).after(ms(40)), ms(2));
+        assert_eq!(Pacing::Fixed(ms(2)).after(ms(1)), ms(2));
     }
 }

@@ -5,13 +5,15 @@
 //! `SREM`/`ZREM` per batch.
 //! No key is deleted; a checkpoint per batch takes a cancel.
 
+use std::time::Instant;
+
 use super::cluster::Keyspace;
 use super::invalidate::{OpenTag, batch, open_tag, spec, tag_job_key};
 use super::tags::commands;
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
-/// The `prune_tag` kind: `{"tag": "project:7", "batch": 500, "pause_ms": 2}`.
+/// The `prune_tag` kind: `{"tag": "project:7", "batch": 500}` (and `pause_ms` for a fixed pause).
 pub struct PruneTag {
     targets: TargetUrls,
 }
@@ -71,7 +73,10 @@ impl JobKind for PruneTag {
                 first.len()
             ),
             statements: vec![
-                format!("{} {key} <cursor> COUNT {}", c.scan, spec.batch),
+                format!(
+                    "{} {key} <cursor> COUNT {} (in batches, {})",
+                    c.scan, spec.batch, spec.pacing
+                ),
                 "EXISTS <member> (one per member, pipelined)".into(),
                 format!("{} {key} <the batch's missing members>", c.remove),
             ],
@@ -104,6 +109,7 @@ impl JobKind for PruneTag {
                 phase: "checking".into(),
             })
             .await?;
+            let started = Instant::now();
             let (next, members) = batch(ks.link_for(&key), &key, layout, cursor, spec.batch)
                 .await
                 .map_err(JobError::Failed)?;
@@ -126,7 +132,10 @@ impl JobKind for PruneTag {
             if cursor == 0 {
                 break;
             }
-            tokio::time::sleep(spec.pause).await;
+            let pause = spec.pacing.after(started.elapsed());
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
         }
         ctx.checkpoint(Checkpoint {
             done: checked,
