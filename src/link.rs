@@ -150,6 +150,18 @@ impl RedisLink {
         }
     }
 
+    /// A handle on the connection (connecting first), for several pipelines in flight at once;
+    /// report its errors through [`Self::failed`].
+    pub async fn connection(&mut self) -> Result<redis::aio::MultiplexedConnection, String> {
+        self.query(async |c| Ok(c.clone())).await
+    }
+
+    /// The message for an error met on a [`Self::connection`] handle; the next call reconnects.
+    pub fn failed(&mut self, e: &redis::RedisError) -> String {
+        self.conn = None;
+        self.describe(e)
+    }
+
     /// Forgets the connection (after a timeout the caller imposed).
     pub fn reset(&mut self) {
         self.conn = None;

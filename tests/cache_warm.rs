@@ -1,8 +1,9 @@
 //! Cache warming against a real PostgreSQL and Redis, run by a real `Runner` on a real SQLite
 //! store: a recipe fills every key with its TTL (jittered within bounds) and its tags; a second
 //! run with refresh-ahead rewrites none and a third rewrites exactly the keys near expiry or
-//! gone; bad recipes and targets are refused at the plan with the reason; a query that would
-//! write fails in its read-only transaction.
+//! gone; Redis frozen while pipelines are in flight fails the job cleanly (the tag names only
+//! written keys) and a retry fills every key; bad recipes and targets are refused at the plan
+//! with the reason; a query that would write fails in its read-only transaction.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -77,6 +78,17 @@ async fn setup() -> Setup {
                 recipe("no_column", "SELECT id FROM items", "item:{nope}", &[]),
                 recipe("no_table", "SELECT id FROM nope", "item:{id}", &[]),
                 recipe("writes", "SELECT nextval('s') AS id", "seq:{id}", &[]),
+                // Rows that take a second to stream, so Redis can be frozen mid-job.
+                Recipe {
+                    batch: 100,
+                    ..recipe(
+                        "slow",
+                        "SELECT i AS id FROM generate_series(1, 2000) i, \
+                         LATERAL (SELECT pg_sleep(CASE WHEN i % 100 = 0 THEN 0.05 ELSE 0 END)) s",
+                        "slow:{id}",
+                        &["slow"],
+                    )
+                },
             ],
             ..Target::new("cache", TargetKind::Redis, url(redis.url(0)))
         },
@@ -270,6 +282,77 @@ async fn a_recipe_fills_keys_with_ttls_and_tags_and_refresh_ahead_rewrites_only_
         .await
         .unwrap();
     assert!(ttl > 500, "item:5 was not rewritten: TTL {ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_frozen_mid_warming_fails_it_cleanly_and_a_retry_fills_every_key() {
+    let s = setup().await;
+    let mut c = s.conn().await;
+    let (_, id) = s.submit("cache", "slow").await.unwrap();
+    let id = id.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s
+        .jobs
+        .job(id)
+        .await
+        .unwrap()
+        .progress
+        .is_none_or(|p| p.done < 500)
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // SIGSTOP: pipelines in flight get no answer.
+    s.redis.pause().unwrap();
+    let failed = s.finished(id).await;
+    s.redis.resume().unwrap();
+    assert_eq!(failed.state, JobState::Dead, "{failed:?}");
+    let error = failed.last_error.unwrap();
+    assert!(error.contains("no answer within 5000 ms"), "{error}");
+    // Whatever Redis had read ran when it resumed: the tag names only keys that were written.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("tag:slow")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        members.len() >= 400 && members.len() < 2_000,
+        "{}",
+        members.len()
+    );
+    for m in &members {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(m)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(exists, "{m} is tagged but was never written");
+    }
+
+    let Enqueued::New(again) = s.jobs.retry(&operator(), id).await.unwrap() else {
+        panic!("not queued again")
+    };
+    let done = s.finished(again).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let report = done.report.unwrap();
+    assert_eq!(
+        report["written"].as_u64().unwrap() + report["fresh_kept"].as_u64().unwrap(),
+        2_000,
+        "{report}"
+    );
+    let tagged: u64 = redis::cmd("SCARD")
+        .arg("tag:slow")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(tagged, 2_000);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("slow:2000")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!((540..=660).contains(&ttl), "{ttl}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,11 +3,12 @@
 //! row's key in pipelined batches: `SET key value EX ttl` with the TTL jittered per key, then the
 //! key's tags (`SADD tag:{tag} key…`), so a tag never names a key that was not written. With
 //! refresh-ahead, one `PTTL` per key first and keys with enough TTL left are not rewritten. A
-//! task of its own reads and parses the rows, a bounded channel ahead of the writer. A
+//! task of its own reads and parses the rows, a bounded channel ahead of the writer; on one
+//! server the writer sends each batch's pipeline while the one before is still in flight. A
 //! checkpoint per batch reports progress and takes a cancel; at most one job per recipe is queued
 //! or running at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,12 +27,15 @@ use crate::config::Target;
 use crate::jobs::kinds::{TargetUrls, pg_message};
 use crate::jobs::schedule::Scheduled;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, NewJob, Plan};
-use crate::link::pg_pool;
+use crate::link::{RedisLink, pg_pool};
 
 /// How long one Redis command or pipeline of the job may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows shown in the plan.
 const SAMPLE: usize = 5;
+/// Pipelines in flight at once on one server: the next batch is sent while Redis still works on
+/// the one before, so it never waits for the writer between batches.
+const IN_FLIGHT: usize = 4;
 
 /// Checks that `sql` is one query (`SELECT`, `WITH … SELECT`, `VALUES`); the refusal says why.
 /// It also runs in a read-only transaction, so a query that would write fails there too.
@@ -269,12 +273,54 @@ async fn read_rows(
     Ok(read)
 }
 
-/// Writes one batch: refresh-ahead check first when asked, then the values, then the tags.
+/// The pipelines sent to one server and not yet answered, oldest first.
+#[derive(Default)]
+struct InFlight(VecDeque<tokio::task::JoinHandle<redis::RedisResult<()>>>);
+
+impl InFlight {
+    /// Waits for the oldest pipeline's answer.
+    async fn settle_oldest(&mut self, link: &mut RedisLink) -> Result<(), String> {
+        let Some(sent) = self.0.pop_front() else {
+            return Ok(());
+        };
+        match sent.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(link.failed(&e)),
+            Err(e) => Err(format!("a pipeline's task stopped: {e}")),
+        }
+    }
+
+    /// Sends `pipe` once fewer than [`IN_FLIGHT`] pipelines wait for their answer.
+    async fn send(&mut self, link: &mut RedisLink, pipe: redis::Pipeline) -> Result<(), String> {
+        while self.0.len() >= IN_FLIGHT {
+            self.settle_oldest(link).await?;
+        }
+        let mut conn = link.connection().await?;
+        self.0.push_back(tokio::spawn(
+            async move { pipe.query_async(&mut conn).await },
+        ));
+        Ok(())
+    }
+
+    /// Waits for every answer (pipelines are left in flight on one server only).
+    async fn settle(&mut self, ks: &mut Keyspace) -> Result<(), String> {
+        if let Keyspace::Single(link) = ks {
+            while !self.0.is_empty() {
+                self.settle_oldest(link).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes one batch: refresh-ahead check first when asked, then the values, then the tags. On
+/// one server the batch's pipeline is left in flight.
 async fn write_batch(
     ks: &mut Keyspace,
     recipe: &Recipe,
     batch: Vec<Write>,
     tally: &mut Written,
+    inflight: &mut InFlight,
 ) -> Result<(), String> {
     let batch = match recipe.refresh_ahead {
         Some(fraction) if !batch.is_empty() => {
@@ -309,17 +355,14 @@ async fn write_batch(
     match ks {
         // One pipeline: the values, then the tags (a tag never names a key not yet written).
         Keyspace::Single(link) => {
-            link.query(async |c| {
-                let mut pipe = redis::pipe();
-                for (w, ttl) in batch.iter().zip(&ttls) {
-                    pipe.add_command(set(w, *ttl)).ignore();
-                }
-                for (tag, keys) in &by_tag {
-                    pipe.cmd("SADD").arg(*tag).arg(keys).ignore();
-                }
-                pipe.query_async::<()>(c).await
-            })
-            .await?
+            let mut pipe = redis::pipe();
+            for (w, ttl) in batch.iter().zip(&ttls) {
+                pipe.add_command(set(w, *ttl)).ignore();
+            }
+            for (tag, keys) in &by_tag {
+                pipe.cmd("SADD").arg(*tag).arg(keys).ignore();
+            }
+            inflight.send(link, pipe).await?;
         }
         // The values on their primaries first, then each tag on its own.
         Keyspace::Cluster(_) => {
@@ -448,6 +491,7 @@ impl JobKind for WarmCache {
         let (sender, mut batches) = tokio::sync::mpsc::channel(2);
         let reader = tokio::spawn(read_rows(tx, recipe.clone(), sender));
         let mut written = Written::default();
+        let mut inflight = InFlight::default();
         while let Some((batch, rows_so_far)) = batches.recv().await {
             ctx.checkpoint(Checkpoint {
                 done: rows_so_far,
@@ -455,10 +499,11 @@ impl JobKind for WarmCache {
                 phase: "writing".into(),
             })
             .await?;
-            write_batch(&mut ks, recipe, batch, &mut written)
+            write_batch(&mut ks, recipe, batch, &mut written, &mut inflight)
                 .await
                 .map_err(failed)?;
         }
+        inflight.settle(&mut ks).await.map_err(failed)?;
         let read = reader
             .await
             .map_err(|e| failed(format!("the row reader stopped: {e}")))?
