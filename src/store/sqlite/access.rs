@@ -1,6 +1,7 @@
 //! Users, sessions and the audit log in SQLite. Every change runs in one transaction with its
 //! audit row.
 
+use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::access::{AuditFilter, AuditPage, AuditRecord, CurrentUser, Role, UserSummary};
@@ -27,6 +28,22 @@ pub async fn append(conn: &mut SqliteConnection, a: &NewAudit) -> Result<()> {
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Runs `change` (a statement that touches at most one row) in a transaction with its audit row,
+/// which is written only when the row was touched: whether it was.
+pub async fn audited<'q>(
+    pool: &SqlitePool,
+    change: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    audit: &NewAudit,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let changed = change.execute(&mut *tx).await?.rows_affected() > 0;
+    if changed {
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+    }
+    Ok(changed)
 }
 
 fn role(s: &str) -> Role {
@@ -90,8 +107,7 @@ pub async fn insert_user(
     role: Role,
     audit: &NewAudit,
 ) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (username) DO NOTHING",
     )
@@ -99,16 +115,8 @@ pub async fn insert_user(
     .bind(hash)
     .bind(role.as_str())
     .bind(audit.at_ms as i64)
-    .bind(audit.at_ms as i64)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if inserted {
-        append(&mut tx, audit).await?;
-        tx.commit().await?;
-    }
-    Ok(inserted)
+    .bind(audit.at_ms as i64);
+    audited(pool, insert, audit).await
 }
 
 pub async fn update_user(
@@ -147,19 +155,9 @@ pub async fn update_user(
 }
 
 pub async fn delete_user(pool: &SqlitePool, username: &str, audit: &NewAudit) -> Result<bool> {
-    let mut tx = pool.begin().await?;
     // Sessions go with the user (ON DELETE CASCADE).
-    let deleted = sqlx::query("DELETE FROM users WHERE username = ?")
-        .bind(username)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if deleted {
-        append(&mut tx, audit).await?;
-        tx.commit().await?;
-    }
-    Ok(deleted)
+    let delete = sqlx::query("DELETE FROM users WHERE username = ?").bind(username);
+    audited(pool, delete, audit).await
 }
 
 pub async fn record_sign_in_failure(

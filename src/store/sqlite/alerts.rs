@@ -2,7 +2,7 @@
 
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::access::append;
+use super::access::{append, audited};
 use crate::alerts::{Ack, Episode, Matcher, Severity, Silence};
 use crate::store::{NewAudit, Notification, Outgoing, Result};
 
@@ -158,24 +158,16 @@ pub async fn ack_episode(
     ack: &Ack,
     audit: &NewAudit,
 ) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
+    // One open episode per key at most (a unique index).
+    let ack = sqlx::query(
         "UPDATE alert_episodes SET acked_by = ?, acked_at = ?, ack_comment = ?
          WHERE key = ? AND ended_at IS NULL",
     )
     .bind(&ack.by)
     .bind(ack.at_ms as i64)
     .bind(&ack.comment)
-    .bind(key)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if done == 0 {
-        return Ok(false);
-    }
-    append(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(true)
+    .bind(key);
+    audited(pool, ack, audit).await
 }
 
 pub async fn insert_silence(pool: &SqlitePool, s: &Silence, audit: &NewAudit) -> Result<i64> {
@@ -207,24 +199,15 @@ pub async fn expire_silence(
     by: &str,
     audit: &NewAudit,
 ) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
+    let expire = sqlx::query(
         "UPDATE alert_silences SET expired_at = ?, expired_by = ?
          WHERE id = ? AND expired_at IS NULL AND ends_at > ?",
     )
     .bind(at_ms as i64)
     .bind(by)
     .bind(id)
-    .bind(at_ms as i64)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if done == 0 {
-        return Ok(false);
-    }
-    append(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(true)
+    .bind(at_ms as i64);
+    audited(pool, expire, audit).await
 }
 
 pub async fn silences(pool: &SqlitePool, since_ms: u64) -> Result<Vec<Silence>> {

@@ -2,7 +2,7 @@
 
 use sqlx::{Row, SqlitePool};
 
-use super::access::append;
+use super::access::{append, audited};
 use crate::embed::{Scope, TokenSummary};
 use crate::store::{NewAudit, Result};
 
@@ -86,18 +86,9 @@ pub async fn get(pool: &SqlitePool, id: &str) -> Result<Option<TokenSummary>> {
 }
 
 pub async fn revoke(pool: &SqlitePool, id: &str, at_ms: u64, audit: &NewAudit) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    let revoked =
+    let revoke =
         sqlx::query("UPDATE embed_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(at_ms as i64)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-    if revoked {
-        append(&mut tx, audit).await?;
-        tx.commit().await?;
-    }
-    Ok(revoked)
+            .bind(id);
+    audited(pool, revoke, audit).await
 }
