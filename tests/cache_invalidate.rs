@@ -4,10 +4,13 @@
 //! finishes; a pattern is purged within its cap; pruning removes exactly the dead members; a
 //! viewer cannot start them; bad tags and patterns are refused before anything reaches Redis.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::until_progress;
 use pitwall::TargetKind;
 use pitwall::access::{Actor, Role};
 use pitwall::config::Target;
@@ -275,15 +278,7 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
         .await
         .unwrap();
     // Let a few batches go, then cancel.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let job = s.jobs.job(id).await.unwrap();
-        if job.progress.as_ref().is_some_and(|p| p.done >= 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{job:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_progress(&s.jobs, id, 200).await;
     s.jobs.cancel(&actor(Role::Operator), id).await.unwrap();
     s.until(id, JobState::Cancelled).await;
 
@@ -410,18 +405,7 @@ async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
         )
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while s
-        .jobs
-        .job(id)
-        .await
-        .unwrap()
-        .progress
-        .is_none_or(|p| p.done < 500)
-    {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_progress(&s.jobs, id, 500).await;
     // SIGSTOP: the server holds its connections but answers nothing, like a hung host.
     s.redis.pause().unwrap();
     let failed = s.until(id, JobState::Dead).await;

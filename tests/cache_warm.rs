@@ -5,10 +5,13 @@
 //! written keys) and a retry fills every key; bad recipes and targets are refused at the plan
 //! with the reason; a query that would write fails in its read-only transaction.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::until_progress;
 use pitwall::TargetKind;
 use pitwall::access::{Actor, Role};
 use pitwall::cache::recipe::{Recipe, Template, WarmValue};
@@ -290,18 +293,7 @@ async fn redis_frozen_mid_warming_fails_it_cleanly_and_a_retry_fills_every_key()
     let mut c = s.conn().await;
     let (_, id) = s.submit("cache", "slow").await.unwrap();
     let id = id.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while s
-        .jobs
-        .job(id)
-        .await
-        .unwrap()
-        .progress
-        .is_none_or(|p| p.done < 500)
-    {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_progress(&s.jobs, id, 500).await;
     // SIGSTOP: pipelines in flight get no answer.
     s.redis.pause().unwrap();
     let failed = s.finished(id).await;
