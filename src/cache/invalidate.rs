@@ -416,20 +416,21 @@ impl Walk {
         self.started && self.cursor == 0 && self.scanned.is_none()
     }
 
-    /// Unlinks the next batch, by script while `script` holds (a refusal turns it off for the
-    /// rest of the job and is kept in `refusal`): the keys that existed and the members whose
-    /// key was gone, or `None` once the pass is over.
+    /// Unlinks the next batch, by script on one server until it refuses one (the refusal is
+    /// kept in `refusal`, and the rest of the job pipelines): the keys that existed and the
+    /// members whose key was gone, or `None` once the pass is over.
     async fn step(
         &mut self,
         ks: &mut Keyspace,
         tag: &Tag,
-        script: &mut bool,
         refusal: &mut Option<String>,
     ) -> Result<Option<(u64, u64)>, String> {
         if self.over() {
             return Ok(None);
         }
-        if *script && let Keyspace::Single(link) = ks {
+        if refusal.is_none()
+            && let Keyspace::Single(link) = ks
+        {
             match unlink_batch_script(link, &tag.key, tag.layout, self.cursor, tag.batch).await? {
                 Ok((next, members, existed)) => {
                     (self.cursor, self.started) = (next, true);
@@ -444,7 +445,6 @@ impl Walk {
                 }
             }
         }
-        *script = false;
         let members = match self.scanned.take() {
             Some(members) => members,
             None => {
@@ -577,7 +577,6 @@ impl JobKind for InvalidateTag {
             batch: spec.batch,
         };
         let (mut unlinked, mut gone) = (0u64, 0u64);
-        let mut script = matches!(ks, Keyspace::Single(_));
         let mut refusal = None;
         for _ in 0..PASSES {
             let mut walk = Walk::default();
@@ -590,7 +589,7 @@ impl JobKind for InvalidateTag {
                 .await?;
                 let started = Instant::now();
                 let Some((existed, was_gone)) = walk
-                    .step(&mut ks, &tag, &mut script, &mut refusal)
+                    .step(&mut ks, &tag, &mut refusal)
                     .await
                     .map_err(JobError::Failed)?
                 else {
@@ -625,7 +624,10 @@ impl JobKind for InvalidateTag {
             "unlinked": unlinked,
             "already_gone": gone,
             "members_left": left,
-            "batches_by": if script { "script" } else { "pipeline" },
+            "batches_by": match (&ks, &refusal) {
+                (Keyspace::Single(_), None) => "script",
+                _ => "pipeline",
+            },
             "script_refused": refusal,
         }))
     }
