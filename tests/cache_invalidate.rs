@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::until_progress;
+use common::{until_progress, until_state};
 use pitwall::TargetKind;
 use pitwall::access::{Actor, Role};
 use pitwall::config::Target;
 use pitwall::harness::RedisServer;
 use pitwall::jobs::{
-    Backoff, Enqueued, Error, JobState, JobSummary, Jobs, Kinds, NewJob, Runner, RunnerSettings,
-    kinds,
+    Backoff, Enqueued, Error, JobState, Jobs, Kinds, NewJob, Runner, RunnerSettings, kinds,
 };
 use pitwall::secret::SecretUrl;
 use pitwall::store::{SqliteStore, Store};
@@ -110,22 +109,6 @@ impl Setup {
             other => panic!("{other:?}"),
         }
     }
-
-    async fn until(&self, id: i64, state: JobState) -> JobSummary {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let job = self.jobs.job(id).await.unwrap();
-            if job.state == state {
-                return job;
-            }
-            assert!(
-                !job.state.is_finished() && Instant::now() < deadline,
-                "job {id} is {} (wanted {state}): {job:?}",
-                job.state
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }
 
 async fn exists(c: &mut MultiplexedConnection, key: &str) -> bool {
@@ -200,7 +183,7 @@ async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
         .submit(Role::Operator, json!({"tag": "big", "batch": 1000}))
         .await
         .unwrap();
-    let done = s.until(id, JobState::Succeeded).await;
+    let done = until_state(&s.jobs, id, JobState::Succeeded).await;
     stop.store(true, Ordering::Relaxed);
     let mut samples = probe.await.unwrap();
     samples.sort();
@@ -280,7 +263,7 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
     // Let a few batches go, then cancel.
     until_progress(&s.jobs, id, 200).await;
     s.jobs.cancel(&actor(Role::Operator), id).await.unwrap();
-    s.until(id, JobState::Cancelled).await;
+    until_state(&s.jobs, id, JobState::Cancelled).await;
 
     // Every key still there is still tagged, and every key gone has left the tag.
     let members: Vec<String> = redis::cmd("ZRANGE")
@@ -309,7 +292,7 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
     let Enqueued::New(again) = again else {
         panic!("{again:?}")
     };
-    let done = s.until(again, JobState::Succeeded).await;
+    let done = until_state(&s.jobs, again, JobState::Succeeded).await;
     assert_eq!(done.report.unwrap()["unlinked"], members.len() as u64);
     assert!(!exists(&mut c, "tag:pages:entries").await);
 }
@@ -346,7 +329,10 @@ async fn scripts_refused_fall_back_to_pipelines() {
     else {
         panic!("not queued")
     };
-    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    let report = until_state(&s.jobs, id, JobState::Succeeded)
+        .await
+        .report
+        .unwrap();
     assert_eq!(report["unlinked"], 2_500, "{report}");
     assert_eq!(report["batches_by"], "pipeline", "{report}");
     assert!(
@@ -408,7 +394,7 @@ async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
     until_progress(&s.jobs, id, 500).await;
     // SIGSTOP: the server holds its connections but answers nothing, like a hung host.
     s.redis.pause().unwrap();
-    let failed = s.until(id, JobState::Dead).await;
+    let failed = until_state(&s.jobs, id, JobState::Dead).await;
     s.redis.resume().unwrap();
     let error = failed.last_error.unwrap();
     assert!(error.contains("no answer within 5"), "{error}");
@@ -420,7 +406,7 @@ async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
     let Enqueued::New(again) = s.jobs.retry(&actor(Role::Operator), id).await.unwrap() else {
         panic!("not queued again")
     };
-    let done = s.until(again, JobState::Succeeded).await;
+    let done = until_state(&s.jobs, again, JobState::Succeeded).await;
     assert_eq!(done.report.unwrap()["unlinked"], left as u64);
     assert_eq!(consistent(&mut c, "tag:frozen", "frozen:", N).await, 0);
 }
@@ -497,7 +483,10 @@ async fn a_pattern_is_purged_within_its_cap_and_pruning_drops_exactly_the_dead_m
         )
         .await
         .unwrap();
-    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    let report = until_state(&s.jobs, id, JobState::Succeeded)
+        .await
+        .report
+        .unwrap();
     assert_eq!(
         (report["unlinked"].as_u64(), report["capped"].as_bool()),
         (Some(2_000), Some(true))
@@ -511,7 +500,10 @@ async fn a_pattern_is_purged_within_its_cap_and_pruning_drops_exactly_the_dead_m
         )
         .await
         .unwrap();
-    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    let report = until_state(&s.jobs, id, JobState::Succeeded)
+        .await
+        .report
+        .unwrap();
     assert_eq!(
         (report["unlinked"].as_u64(), report["capped"].as_bool()),
         (Some(3_000), Some(false))
@@ -528,7 +520,10 @@ async fn a_pattern_is_purged_within_its_cap_and_pruning_drops_exactly_the_dead_m
         )
         .await
         .unwrap();
-    let report = s.until(id, JobState::Succeeded).await.report.unwrap();
+    let report = until_state(&s.jobs, id, JobState::Succeeded)
+        .await
+        .report
+        .unwrap();
     assert_eq!(
         (report["checked"].as_u64(), report["removed"].as_u64()),
         (Some(5_300), Some(5_000))

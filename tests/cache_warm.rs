@@ -9,17 +9,16 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::until_progress;
+use common::{until_finished, until_progress};
 use pitwall::TargetKind;
 use pitwall::access::{Actor, Role};
 use pitwall::cache::recipe::{Recipe, Template, WarmValue};
 use pitwall::config::Target;
 use pitwall::harness::{self, PgServer, RedisServer};
 use pitwall::jobs::{
-    Backoff, Enqueued, Error, JobState, JobSummary, Jobs, Kinds, NewJob, Runner, RunnerSettings,
-    kinds,
+    Backoff, Enqueued, Error, JobState, Jobs, Kinds, NewJob, Runner, RunnerSettings, kinds,
 };
 use pitwall::secret::SecretUrl;
 use pitwall::store::{SqliteStore, Store};
@@ -160,24 +159,9 @@ impl Setup {
     /// Runs recipe `items` to the end and returns its report.
     async fn warm(&self) -> serde_json::Value {
         let (_, id) = self.submit("cache", "items").await.unwrap();
-        let job = self.finished(id.unwrap()).await;
+        let job = until_finished(&self.jobs, id.unwrap()).await;
         assert_eq!(job.state, JobState::Succeeded, "{job:?}");
         job.report.expect("a report")
-    }
-
-    async fn finished(&self, id: i64) -> JobSummary {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let job = self.jobs.job(id).await.unwrap();
-            if job.state.is_finished() {
-                return job;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} never finished: {job:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 }
 
@@ -296,7 +280,7 @@ async fn redis_frozen_mid_warming_fails_it_cleanly_and_a_retry_fills_every_key()
     until_progress(&s.jobs, id, 500).await;
     // SIGSTOP: pipelines in flight get no answer.
     s.redis.pause().unwrap();
-    let failed = s.finished(id).await;
+    let failed = until_finished(&s.jobs, id).await;
     s.redis.resume().unwrap();
     assert_eq!(failed.state, JobState::Dead, "{failed:?}");
     let error = failed.last_error.unwrap();
@@ -325,7 +309,7 @@ async fn redis_frozen_mid_warming_fails_it_cleanly_and_a_retry_fills_every_key()
     let Enqueued::New(again) = s.jobs.retry(&operator(), id).await.unwrap() else {
         panic!("not queued again")
     };
-    let done = s.finished(again).await;
+    let done = until_finished(&s.jobs, again).await;
     assert_eq!(done.state, JobState::Succeeded, "{done:?}");
     let report = done.report.unwrap();
     assert_eq!(

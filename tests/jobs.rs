@@ -2,10 +2,13 @@
 //! two console processes would hold), lease recovery, backoff, idempotency, cancel at a
 //! checkpoint, retention, and the audit trail of each job.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{until_job, until_state};
 use pitwall::access::{Actor, AuditFilter, Role};
 use pitwall::jobs::kinds::Noop;
 use pitwall::jobs::{
@@ -34,22 +37,6 @@ fn fast(name: &str, workers: usize) -> RunnerSettings {
         lease: Duration::from_millis(600),
         poll: Duration::from_millis(20),
         per_target: 100,
-    }
-}
-
-async fn until_state(jobs: &Jobs, id: i64, state: JobState, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let job = jobs.job(id).await.unwrap();
-        if job.state == state {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} still {} (wanted {state}): {job:?}",
-            job.state
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -280,7 +267,7 @@ async fn a_job_whose_worker_vanished_is_taken_up_after_its_lease() {
         Kinds::new(vec![Arc::new(Noop)]),
         fast("alive", 1),
     );
-    until_state(&jobs, id, JobState::Succeeded, Duration::from_secs(10)).await;
+    until_state(&jobs, id, JobState::Succeeded).await;
     runner.stop().await;
     let done = jobs.job(id).await.unwrap();
     assert_eq!(done.attempts, 2);
@@ -337,19 +324,14 @@ async fn cancel_stops_a_running_job_at_its_next_checkpoint_with_an_audit_trail()
         panic!()
     };
     let runner = Runner::spawn(jobs.clone(), Kinds::new(vec![Arc::new(Noop)]), fast("w", 1));
-    until_state(&jobs, id, JobState::Running, Duration::from_secs(5)).await;
+    until_state(&jobs, id, JobState::Running).await;
     // Progress arrives while it runs.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let p = jobs.job(id).await.unwrap().progress;
-        if p.as_ref()
+    until_job(&jobs, id, Duration::from_secs(5), |j| {
+        j.progress
+            .as_ref()
             .is_some_and(|p| p.done > 0 && p.total == Some(1000) && p.rate_per_sec.is_some())
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress: {p:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let viewer = Actor {
         role: Role::Viewer,
         ..admin()
@@ -359,7 +341,7 @@ async fn cancel_stops_a_running_job_at_its_next_checkpoint_with_an_audit_trail()
         Err(Error::Forbidden(Role::Operator))
     ));
     assert_eq!(jobs.cancel(&admin(), id).await.unwrap(), JobState::Running);
-    until_state(&jobs, id, JobState::Cancelled, Duration::from_secs(2)).await;
+    until_state(&jobs, id, JobState::Cancelled).await;
     let job = jobs.job(id).await.unwrap();
     assert!(job.progress.unwrap().done < 1000, "stopped early");
     assert!(matches!(

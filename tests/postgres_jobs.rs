@@ -4,9 +4,12 @@
 //! VACUUM reports progress and the dead tuples go; plans refuse what is wrong; only admins start
 //! these jobs.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::until_job;
 use pitwall::access::{Actor, Role};
 use pitwall::config::Target;
 use pitwall::harness::PgServer;
@@ -107,24 +110,15 @@ impl Setup {
 
     /// Waits for job `id` to reach `state`, collecting the progress phases seen on the way.
     async fn until(&self, id: i64, state: JobState, phases: &mut Vec<String>) -> JobSummary {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let job = self.jobs.job(id).await.unwrap();
+        until_job(&self.jobs, id, Duration::from_secs(60), |job| {
             if let Some(p) = &job.progress
                 && phases.last() != Some(&p.phase)
             {
                 phases.push(p.phase.clone());
             }
-            if job.state == state {
-                return job;
-            }
-            assert!(
-                !job.state.is_finished() && Instant::now() < deadline,
-                "job {id} is {} (wanted {state}): {job:?}",
-                job.state
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            job.state == state
+        })
+        .await
     }
 
     /// Waits until job `id`'s own connection runs a statement starting with `prefix`.
@@ -151,21 +145,13 @@ impl Setup {
 
     /// Waits until job `id` reports a phase containing every one of `parts`.
     async fn until_phase(&self, id: i64, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let job = self.jobs.job(id).await.unwrap();
-            if let Some(p) = job.progress
-                && parts.iter().all(|part| p.phase.contains(part))
-            {
-                return p.phase;
-            }
-            assert!(
-                !job.state.is_finished() && Instant::now() < deadline,
-                "job {id} never reported {parts:?}: {:?}",
-                self.jobs.job(id).await.unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let job = until_job(&self.jobs, id, Duration::from_secs(30), |job| {
+            job.progress
+                .as_ref()
+                .is_some_and(|p| parts.iter().all(|part| p.phase.contains(part)))
+        })
+        .await;
+        job.progress.unwrap().phase
     }
 
     async fn invalid_indexes(&self, table: &str) -> Vec<String> {
