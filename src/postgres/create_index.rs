@@ -5,14 +5,12 @@
 //! INVALID index it leaves is dropped concurrently.
 
 use serde::Deserialize;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Executor, PgConnection};
 use std::fmt;
 
 use super::{Identifier, Qualified};
 use crate::format::Unit;
-use crate::jobs::kinds::{
-    JobSession, Sample, TargetUrls, lock_timeout, pg_message, plan_connection,
-};
+use crate::jobs::kinds::{JobSession, Sample, TargetUrls, lock_timeout, pg_message};
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
 /// The `create_index` kind:
@@ -582,14 +580,11 @@ impl JobKind for CreateIndex {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = Spec::read(parameters)?;
-        let url = self.targets.url(target)?;
-        let target = target.unwrap_or_default();
-        let mut conn = plan_connection(&url)
+        self.targets
+            .plan_on(target, async |conn, target| {
+                plan_on(conn, target, &spec).await
+            })
             .await
-            .map_err(|e| format!("`{target}`: {e}"))?;
-        let result = plan_on(&mut conn, target, &spec).await;
-        let _ = conn.close().await;
-        result
     }
 
     fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
@@ -608,16 +603,11 @@ impl JobKind for CreateIndex {
         parameters: &serde_json::Value,
     ) -> Result<serde_json::Value, JobError> {
         let spec = Spec::read(parameters).map_err(JobError::Failed)?;
-        let url = self
-            .targets
-            .url(ctx.job().target.as_deref())
-            .map_err(JobError::Failed)?;
-        let mut session = JobSession::open(&url, ctx.job().id, spec.lock_timeout_ms)
+        self.targets
+            .in_session(ctx, spec.lock_timeout_ms, async |ctx, session| {
+                build(ctx, session, &spec).await
+            })
             .await
-            .map_err(JobError::Failed)?;
-        let result = build(ctx, &mut session, &spec).await;
-        session.close().await;
-        result
     }
 }
 

@@ -4,14 +4,12 @@
 //! indexes it left are dropped concurrently.
 
 use serde::Deserialize;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
 use super::Qualified;
 use super::create_index::{DEFAULT_LOCK_TIMEOUT_MS, LOCK_TIMEOUT_MS};
 use crate::format::Unit;
-use crate::jobs::kinds::{
-    JobSession, Sample, TargetUrls, lock_timeout, pg_message, plan_connection,
-};
+use crate::jobs::kinds::{JobSession, Sample, TargetUrls, lock_timeout, pg_message};
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
 /// The `reindex` kind: `{"index": "public.events_user_id_idx", "lock_timeout_ms": 5000}`.
@@ -199,14 +197,11 @@ impl JobKind for Reindex {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = Spec::read(parameters)?;
-        let url = self.targets.url(target)?;
-        let target = target.unwrap_or_default();
-        let mut conn = plan_connection(&url)
+        self.targets
+            .plan_on(target, async |conn, target| {
+                plan_on(conn, target, &spec).await
+            })
             .await
-            .map_err(|e| format!("`{target}`: {e}"))?;
-        let result = plan_on(&mut conn, target, &spec).await;
-        let _ = conn.close().await;
-        result
     }
 
     fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
@@ -225,16 +220,11 @@ impl JobKind for Reindex {
         parameters: &serde_json::Value,
     ) -> Result<serde_json::Value, JobError> {
         let spec = Spec::read(parameters).map_err(JobError::Failed)?;
-        let url = self
-            .targets
-            .url(ctx.job().target.as_deref())
-            .map_err(JobError::Failed)?;
-        let mut session = JobSession::open(&url, ctx.job().id, spec.lock_timeout_ms)
+        self.targets
+            .in_session(ctx, spec.lock_timeout_ms, async |ctx, session| {
+                reindex(ctx, session, &spec).await
+            })
             .await
-            .map_err(JobError::Failed)?;
-        let result = reindex(ctx, &mut session, &spec).await;
-        session.close().await;
-        result
     }
 }
 

@@ -4,12 +4,12 @@
 //! sent with `pg_cancel_backend` to the pid it runs on.
 
 use serde::Deserialize;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
 use super::Qualified;
 use super::create_index::{DEFAULT_LOCK_TIMEOUT_MS, LOCK_TIMEOUT_MS};
 use crate::format::Unit;
-use crate::jobs::kinds::{JobSession, Sample, TargetUrls, pg_message, plan_connection};
+use crate::jobs::kinds::{JobSession, Sample, TargetUrls, pg_message};
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 
 /// The `vacuum` kind: `{"table": "public.events", "analyze": true, "freeze": false,
@@ -255,14 +255,11 @@ impl JobKind for Vacuum {
         parameters: &serde_json::Value,
     ) -> Result<Plan, String> {
         let spec = Spec::read(parameters)?;
-        let url = self.targets.url(target)?;
-        let target = target.unwrap_or_default();
-        let mut conn = plan_connection(&url)
+        self.targets
+            .plan_on(target, async |conn, target| {
+                plan_on(conn, target, &spec).await
+            })
             .await
-            .map_err(|e| format!("`{target}`: {e}"))?;
-        let result = plan_on(&mut conn, target, &spec).await;
-        let _ = conn.close().await;
-        result
     }
 
     fn key(&self, target: Option<&str>, parameters: &serde_json::Value) -> Option<String> {
@@ -280,16 +277,11 @@ impl JobKind for Vacuum {
         parameters: &serde_json::Value,
     ) -> Result<serde_json::Value, JobError> {
         let spec = Spec::read(parameters).map_err(JobError::Failed)?;
-        let url = self
-            .targets
-            .url(ctx.job().target.as_deref())
-            .map_err(JobError::Failed)?;
-        let mut session = JobSession::open(&url, ctx.job().id, spec.lock_timeout_ms)
+        self.targets
+            .in_session(ctx, spec.lock_timeout_ms, async |ctx, session| {
+                vacuum(ctx, session, &spec).await
+            })
             .await
-            .map_err(JobError::Failed)?;
-        let result = vacuum(ctx, &mut session, &spec).await;
-        session.close().await;
-        result
     }
 }
 

@@ -11,7 +11,9 @@ pub use noop::Noop;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor, Row};
 
-use super::{Checkpoint, JobContext, Kinds};
+use serde_json::Value;
+
+use super::{Checkpoint, JobContext, JobError, Kinds, Plan};
 use crate::cache::analyze::AnalyzeKeyspace;
 use crate::cache::cluster::Keyspace;
 use crate::cache::invalidate::InvalidateTag;
@@ -60,6 +62,42 @@ impl TargetUrls {
     /// The URL of PostgreSQL target `target`; the refusal names the target.
     pub fn url(&self, target: Option<&str>) -> Result<SecretUrl, String> {
         self.url_of(target, TargetKind::Postgres)
+    }
+
+    /// Runs `plan` on a short connection to PostgreSQL target `target` (and its name) whose
+    /// catalog reads never queue behind a lock, then closes the connection.
+    pub async fn plan_on(
+        &self,
+        target: Option<&str>,
+        plan: impl AsyncFnOnce(&mut PgConnection, &str) -> Result<Plan, String>,
+    ) -> Result<Plan, String> {
+        let url = self.url(target)?;
+        let target = target.unwrap_or_default();
+        let mut conn = plan_connection(&url)
+            .await
+            .map_err(|e| format!("`{target}`: {e}"))?;
+        let result = plan(&mut conn, target).await;
+        let _ = conn.close().await;
+        result
+    }
+
+    /// Runs `work` in a [`JobSession`] on the job's PostgreSQL target, each statement waiting
+    /// at most `lock_timeout_ms` for its locks, then closes the session.
+    pub async fn in_session(
+        &self,
+        ctx: &mut JobContext,
+        lock_timeout_ms: u64,
+        work: impl AsyncFnOnce(&mut JobContext, &mut JobSession) -> Result<Value, JobError>,
+    ) -> Result<Value, JobError> {
+        let url = self
+            .url(ctx.job().target.as_deref())
+            .map_err(JobError::Failed)?;
+        let mut session = JobSession::open(&url, ctx.job().id, lock_timeout_ms)
+            .await
+            .map_err(JobError::Failed)?;
+        let result = work(ctx, &mut session).await;
+        session.close().await;
+        result
     }
 
     /// Redis target `target` opened as one server or a cluster's primaries, each command
@@ -289,7 +327,7 @@ impl JobSession {
 
 /// A short connection for a plan's catalog reads: every statement bounded by `statement_timeout`
 /// and a short `lock_timeout`, so a plan never queues behind a lock.
-pub async fn plan_connection(url: &SecretUrl) -> Result<PgConnection, String> {
+async fn plan_connection(url: &SecretUrl) -> Result<PgConnection, String> {
     let options: PgConnectOptions = url
         .expose()
         .parse()
