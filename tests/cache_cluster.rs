@@ -276,10 +276,14 @@ async fn a_three_primary_cluster_is_seen_per_node_and_every_job_reaches_every_pr
     );
     assert_eq!(nodes.iter().map(|n| n.slots).sum::<u32>(), 16_384);
     assert_eq!(nodes.iter().map(|n| n.keys).sum::<u64>(), 3_301);
-    let registry = caches.tags("cache").await.unwrap();
+    let registry = caches.tags("cache", "").await.unwrap();
     assert!(registry.complete);
     let spread = registry.tags.iter().find(|t| t.name == "spread").unwrap();
     assert_eq!(spread.members, 3_002);
+    // By name, from the primary that holds it.
+    let named = caches.tags("cache", "spread").await.unwrap();
+    assert_eq!(named.tags.len(), 1, "{named:?}");
+    assert_eq!(named.tags[0].members, 3_002);
 
     // Tag invalidation: every tagged key, wherever it lives, and nothing else.
     let report = run(

@@ -52,6 +52,31 @@ test("the cache page shows the demo Redis live, with its server, keys, slow log 
   await expect(page.getByRole("region", { name: "Latency of cache" })).toContainText("The latency monitor is off");
 });
 
+test("tags are found by the start of their name, and a pattern is refused with the reason", async ({ page }) => {
+  await page.goto("/cache");
+  await page.locator("body[data-hydrated]").waitFor();
+  const find = page.getByRole("search", { name: "Find tags" });
+  await find.getByLabel("Tags whose name starts with").fill("ai_resp");
+  await find.getByRole("button", { name: "Find" }).click();
+  await expect(page).toHaveURL(/\/cache\?tags=ai_resp$/);
+  await page.locator("body[data-hydrated]").waitFor();
+  const names = page.getByRole("table", { name: "Tags" }).getByRole("rowheader");
+  await expect(names.first()).toHaveText(/^ai_responses /);
+  for (const name of await names.allTextContents()) expect(name).toMatch(/^ai_resp/);
+  await expect(page.getByRole("region", { name: "Tags on cache" })).toContainText("Keys under tag:ai_resp*");
+
+  await page.getByLabel("Tags whose name starts with").fill("ai*");
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.locator("body[data-hydrated]").waitFor();
+  await expect(page.getByRole("alert")).toContainText('start of a tag\'s name "ai*" contains \'*\': a tag is one name, not a pattern');
+
+  await page.getByRole("link", { name: "Every tag" }).click();
+  await expect(page).toHaveURL(/\/cache$/);
+  await expect(
+    page.getByRole("table", { name: "Tags" }).getByRole("rowheader", { name: /^projects / }),
+  ).toBeVisible();
+});
+
 test("a tag is invalidated from the cache page by a confirmed job, key by key", async ({ page }) => {
   test.setTimeout(90_000);
   await page.goto("/cache");

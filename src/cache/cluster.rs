@@ -211,23 +211,23 @@ impl Keyspace {
         }
     }
 
+    /// The node (`0..nodes()`) holding `key`.
+    pub fn node_of(&self, key: &str) -> usize {
+        match self {
+            Self::Single(_) => 0,
+            Self::Cluster(c) => c.node_of(key),
+        }
+    }
+
     /// The link to the node holding `key`.
     pub fn link_for(&mut self, key: &str) -> &mut RedisLink {
-        match self {
-            Self::Single(link) => link,
-            Self::Cluster(c) => {
-                let i = c.node_of(key);
-                &mut c.primaries[i].1
-            }
-        }
+        let i = self.node_of(key);
+        self.node(i)
     }
 
     /// The node holding each of `keys`.
     fn route(&self, keys: &[String]) -> Vec<usize> {
-        match self {
-            Self::Single(_) => vec![0; keys.len()],
-            Self::Cluster(c) => keys.iter().map(|k| c.node_of(k)).collect(),
-        }
+        keys.iter().map(|k| self.node_of(k)).collect()
     }
 
     /// One command per key, made by `build(pipe, i)` for `keys[i]`, pipelined per node; the

@@ -98,10 +98,12 @@ impl Caches {
             .ok_or_else(|| format!("no Redis target is named {target:?}"))
     }
 
-    /// The tags of `target` (see [`super::tags`]).
-    pub async fn tags(&self, target: &str) -> Result<TagRegistry, String> {
+    /// The tags of `target` whose names start with `start` (see [`super::tags`]); a bad `start`
+    /// is refused before anything reaches the server.
+    pub async fn tags(&self, target: &str, start: &str) -> Result<TagRegistry, String> {
+        super::tags::check_start(start)?;
         self.with(target, async |ks| {
-            super::tags::registry(ks, crate::status::now_ms() / 1000).await
+            super::tags::registry(ks, crate::status::now_ms() / 1000, start).await
         })
         .await
     }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::TagLayout;
 use super::cluster::Keyspace;
-use super::tags::{Commands, PREFIX, commands, tag_key};
+use super::tags::{Commands, PREFIX, check_name, commands, tag_key};
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
 use crate::link::RedisLink;
@@ -152,20 +152,7 @@ fn check_tag(tag: &str) -> Result<(), String> {
             tag.len()
         ));
     }
-    if let Some(c) = tag
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || "*?[]".contains(*c))
-    {
-        return Err(format!(
-            "`tag` {tag:?} contains {c:?}: a tag is one name, not a pattern"
-        ));
-    }
-    if tag.starts_with(PREFIX) {
-        return Err(format!(
-            "`tag` {tag:?} starts with `{PREFIX}`: give the name without the prefix"
-        ));
-    }
-    Ok(())
+    check_name("`tag`", tag)
 }
 
 /// Checks a job's `batch` parameter (members or keys per round trip).

@@ -243,6 +243,8 @@ pub struct TagInfo {
 pub struct TagRegistry {
     /// The key prefix tags are found under.
     pub prefix: String,
+    /// What the names of the tags looked for start with (empty: every tag).
+    pub start: String,
     /// The tags, most members first.
     pub tags: Vec<TagInfo>,
     /// Whether the scan saw the whole keyspace; otherwise it stopped at its budget and more tags

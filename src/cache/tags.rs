@@ -22,9 +22,22 @@ pub const TAG_LIMIT: usize = 200;
 /// A pause between `SCAN` calls, so the scan never holds the server for long.
 const PACE: Duration = Duration::from_millis(2);
 
-/// The tags of the target (every primary of a cluster), most members first.
-pub async fn registry(ks: &mut Keyspace, now_s: u64) -> Result<TagRegistry, String> {
+/// The tags of the target (every primary of a cluster) whose names start with `start` (every
+/// tag when it is empty; see [`check_start`]), most members first. A tag named `start` itself is
+/// looked up directly, so it is found however large the keyspace.
+pub async fn registry(ks: &mut Keyspace, now_s: u64, start: &str) -> Result<TagRegistry, String> {
     let mut keys: Vec<(usize, String, String)> = Vec::new();
+    if !start.is_empty() {
+        let exact = [
+            tag_key(start, TagLayout::Set),
+            tag_key(start, TagLayout::SortedSet),
+        ];
+        let types: Vec<String> = ks.each("TYPE", &exact).await?;
+        for (key, kind) in exact.into_iter().zip(types) {
+            keys.push((ks.node_of(&key), key, kind));
+        }
+    }
+    let pattern = format!("{PREFIX}{}*", start.replace('\\', "\\\\"));
     let mut complete = true;
     'nodes: for node in 0..ks.nodes() {
         let link = ks.node(node);
@@ -38,7 +51,7 @@ pub async fn registry(ks: &mut Keyspace, now_s: u64) -> Result<TagRegistry, Stri
                     let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
-                        .arg(format!("{PREFIX}*"))
+                        .arg(&pattern)
                         .arg("COUNT")
                         .arg(SCAN_COUNT)
                         .query_async(c)
@@ -67,13 +80,16 @@ pub async fn registry(ks: &mut Keyspace, now_s: u64) -> Result<TagRegistry, Stri
         }
         complete &= cursor == 0;
     }
-    let mut tags = Vec::new();
+    let mut tags: Vec<TagInfo> = Vec::new();
     for (node, key, kind) in keys {
         let layout = match kind.as_str() {
             "set" => TagLayout::Set,
             "zset" => TagLayout::SortedSet,
             _ => continue,
         };
+        if tags.iter().any(|t| t.key == key) {
+            continue;
+        }
         if tags.len() >= TAG_LIMIT {
             complete = false;
             break;
@@ -83,9 +99,41 @@ pub async fn registry(ks: &mut Keyspace, now_s: u64) -> Result<TagRegistry, Stri
     tags.sort_by(|a, b| b.members.cmp(&a.members).then(a.name.cmp(&b.name)));
     Ok(TagRegistry {
         prefix: PREFIX.to_owned(),
+        start: start.to_owned(),
         tags,
         complete,
     })
+}
+
+/// Checks the start of tag names to look for: at most 256 bytes, no whitespace, control or glob
+/// character, and without the prefix; empty for every tag.
+pub fn check_start(start: &str) -> Result<(), String> {
+    if start.len() > 256 {
+        return Err(format!(
+            "the start of a tag's name must be at most 256 bytes, not {}",
+            start.len()
+        ));
+    }
+    check_name("the start of a tag's name", start)
+}
+
+/// Checks a tag's name, or the start of one (`what` names it in the refusal): no whitespace,
+/// control or glob character (a tag is one name), and without the prefix.
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "*?[]".contains(*c))
+    {
+        return Err(format!(
+            "{what} {name:?} contains {c:?}: a tag is one name, not a pattern"
+        ));
+    }
+    if name.starts_with(PREFIX) {
+        return Err(format!(
+            "{what} {name:?} starts with `{PREFIX}`: give the name without the prefix"
+        ));
+    }
+    Ok(())
 }
 
 /// One tag's members, stale members and memory.

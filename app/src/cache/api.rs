@@ -70,17 +70,23 @@ fn chosen_target(target: Option<String>) -> Result<Option<String>, AppError> {
     ))
 }
 
-/// The tags of `target` (default: the first Redis target): members, stale members and memory
-/// of each (a paced, bounded `SCAN`); `None` without a Redis target.
+/// The tags of `target` (default: the first Redis target) whose names start with `start`
+/// (default: every tag): members, stale members and memory of each (a paced, bounded `SCAN`);
+/// `None` without a Redis target.
 #[server(endpoint = "cache_tags", input = GetUrl)]
-pub async fn cache_tags(target: Option<String>) -> Result<Option<TagsView>, AppError> {
+pub async fn cache_tags(
+    target: Option<String>,
+    start: Option<String>,
+) -> Result<Option<TagsView>, AppError> {
     use pitwall::cache::inspect::Caches;
     require(pitwall::access::Role::Viewer)?;
     let Some(target) = chosen_target(target)? else {
         return Ok(None);
     };
+    let start = start.unwrap_or_default();
+    pitwall::cache::tags::check_start(&start).map_err(|e| fail(AppError::Invalid(e)))?;
     let registry = service::<Caches>()?
-        .tags(&target)
+        .tags(&target, &start)
         .await
         .map_err(|e| read_failed(&target, e))?;
     Ok(Some(TagsView { target, registry }))

@@ -20,7 +20,7 @@ use pitwall::cache::{
 use pitwall::telemetry::{Family, Reading, Snapshot, metric};
 
 use crate::components::{Figure, FigureGrid, panel_card};
-use crate::components::{refresh_every, target_picker};
+use crate::components::{query_with, refresh_every, target_picker};
 use crate::jobs::start_link;
 use crate::live::Live;
 use api::{KeyspaceAnalysis, cache_keyspace, cache_server, cache_tags};
@@ -158,12 +158,37 @@ fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) 
     }
 }
 
-/// The target's tags, read when the page opens or its target changes and on demand (a scan is
-/// not free): outside the panels read again every 10 s, so it is never scanned again by itself.
+/// The target's tags, those whose names start with the page's `tags` parameter when it has one;
+/// read when the page opens or its target or that start changes, and on demand (a scan is not
+/// free): outside the panels read again every 10 s, so it is never scanned again by itself.
 #[component]
 fn TagsPanel(target: Memo<Option<String>>) -> impl IntoView {
+    let query = use_query_map();
+    let start = Memo::new(move |_| {
+        query.with(|q| {
+            q.get("tags")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+    });
     let again = RwSignal::new(0u32);
-    let tags = Resource::new(move || (target.get(), again.get()), |(t, _)| cache_tags(t));
+    let tags = Resource::new(
+        move || (target.get(), start.get(), again.get()),
+        |(t, s, _)| cache_tags(t, s),
+    );
+    let find = move || {
+        view! {
+            <form method="get" action="/cache" role="search" aria-label="Find tags" class="row filters">
+                {move || target.get().map(|t| view! { <input type="hidden" name="target" value=t/> })}
+                <label>"Tags whose name starts with " <input name="tags" size="24" value=move || start.get().unwrap_or_default()/></label>
+                <button type="submit">"Find"</button>
+                {move || start.get().is_some().then(|| {
+                    let all = query.with(|q| format!("/cache{}", query_with(q, "tags", None)));
+                    view! { <a href=all>"Every tag"</a> }
+                })}
+            </form>
+        }
+    };
     view! {
         <Transition fallback=|| view! { <p>"Scanning for tags…"</p> }>
             {move || Suspend::new(async move {
@@ -171,13 +196,21 @@ fn TagsPanel(target: Memo<Option<String>>) -> impl IntoView {
                     Ok(Some(v)) => view! {
                         <section class="card" aria-label=format!("Tags on {}", v.target)>
                             <h2>"Tags"</h2>
+                            {find()}
                             {tag_table(&v.target, v.registry)}
                             <button type="button" on:click=move |_| again.update(|n| *n += 1)>"Scan again"</button>
                         </section>
                     }
                     .into_any(),
                     Ok(None) => ().into_any(),
-                    Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! {
+                        <section class="card" aria-label="Tags">
+                            <h2>"Tags"</h2>
+                            {find()}
+                            <p role="alert" class="error">{e.to_string()}</p>
+                        </section>
+                    }
+                    .into_any(),
                 }
             })}
         </Transition>
@@ -186,8 +219,9 @@ fn TagsPanel(target: Memo<Option<String>>) -> impl IntoView {
 
 fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
     let hint = format!(
-        "Keys under {}*, found with a paced SCAN{}. Stale members name keys that are gone: counted from the expiry scores of a sorted set, estimated from {} random members of a set.",
+        "Keys under {}{}*, found with a paced SCAN{}. Stale members name keys that are gone: counted from the expiry scores of a sorted set, estimated from {} random members of a set.",
         r.prefix,
+        r.start,
         if r.complete {
             ""
         } else {
@@ -196,9 +230,14 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
         pitwall::cache::TAG_SAMPLE,
     );
     if r.tags.is_empty() {
+        let none = if r.start.is_empty() {
+            "No tag found.".to_owned()
+        } else {
+            format!("No tag whose name starts with {:?} found.", r.start)
+        };
         return view! {
             <p class="hint">{hint}</p>
-            <p class="empty">"No tag found."</p>
+            <p class="empty">{none}</p>
         }
         .into_any();
     }
