@@ -143,6 +143,19 @@ enum CacheCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// The tags of a Redis target, most members first: members, stale members and memory (a
+    /// paced, bounded SCAN); with --start only those whose names start with it.
+    Tags {
+        /// The Redis target.
+        #[arg(long)]
+        target: String,
+        /// The start of the tags' names (a tag named exactly so is always found).
+        #[arg(long, default_value = "")]
+        start: String,
+        /// Print the registry as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Each Redis target's figures over one second (hit rate, ops/s, memory, evictions, …),
     /// keys per database, slow log and latency; fails when a target cannot be read.
     Stats {
@@ -772,6 +785,11 @@ async fn cache(command: CacheCommand, config: &Config) -> Result<(), Error> {
     };
     match command {
         CacheCommand::Stats { target, json } => cache_stats(config, target, json).await,
+        CacheCommand::Tags {
+            target,
+            start,
+            json,
+        } => cache_tags(config, &target, &start, json).await,
         CacheCommand::Warm {
             recipe,
             all,
@@ -847,6 +865,43 @@ async fn queue_jobs(
         for id in queued {
             wait_for(&jobs, id).await?;
         }
+    }
+    Ok(())
+}
+
+/// `pitwall cache tags`: the tag registry of one Redis target.
+async fn cache_tags(config: &Config, target: &str, start: &str, json: bool) -> Result<(), Error> {
+    use pitwall::Unit;
+    use pitwall::cache::TagLayout;
+    let caches = pitwall::cache::inspect::Caches::new(&config.targets, config.telemetry.timeout);
+    let registry = caches.tags(target, start).await.map_err(Error::Cache)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&registry).expect("registry encodes")
+        );
+        return Ok(());
+    }
+    if registry.tags.is_empty() {
+        println!("no tag under {}{start}*", registry.prefix);
+    }
+    for t in &registry.tags {
+        let (layout, exact) = match t.layout {
+            TagLayout::Set => ("set", t.sampled >= t.members),
+            TagLayout::SortedSet => ("sorted set", true),
+        };
+        println!(
+            "{}  ({}, {layout}): members {}, stale {}{}, memory {}",
+            t.name,
+            t.key,
+            Unit::Count.format(t.members as f64),
+            if exact { "" } else { "≈ " },
+            Unit::Count.format(t.stale as f64),
+            Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64)),
+        );
+    }
+    if !registry.complete {
+        println!("the scan stopped at its budget: more tags may exist (narrow them with --start)");
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ fn run(dir: &Path, config: &Path, args: &[&str]) -> (Option<i32>, String, String
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cache_stats_prints_figures_keys_and_fails_for_a_stopped_target() {
+async fn cache_stats_and_tags_print_what_they_read_and_fail_for_a_bad_or_stopped_target() {
     let mut redis = RedisServer::start().await.unwrap();
     let client = redis::Client::open(redis.url(0)).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
@@ -111,6 +111,62 @@ async fn cache_stats_prints_figures_keys_and_fails_for_a_stopped_target() {
     assert!(!out.contains("redis://"), "addresses are redacted: {out}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     traffic.await.unwrap();
+
+    // The tag registry, whole or by the start of the names.
+    let _: () = redis::pipe()
+        .cmd("SADD")
+        .arg("tag:project:1")
+        .arg("k1")
+        .arg("k2")
+        .ignore()
+        .cmd("SADD")
+        .arg("tag:projects")
+        .arg("gone:3")
+        .ignore()
+        .query_async(
+            &mut redis::Client::open(redis.url(0))
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = run(dir.path(), &config, &["cache", "tags", "--target", "cache"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("project:1  (tag:project:1, set): members 2, stale 0, memory "),
+        "most members first: {out}"
+    );
+    assert!(
+        out.contains("\nprojects  (tag:projects, set): members 1, stale 1, memory "),
+        "{out}"
+    );
+    let (code, out, err) = run(
+        dir.path(),
+        &config,
+        &[
+            "cache", "tags", "--target", "cache", "--start", "project:", "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["start"], "project:");
+    assert_eq!(json["complete"], true);
+    let names: Vec<&str> = json["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["project:1"]);
+    let (code, _, err) = run(
+        dir.path(),
+        &config,
+        &["cache", "tags", "--target", "cache", "--start", "proj*"],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("\"proj*\" contains '*'"), "{err}");
 
     let (code, _, err) = run(dir.path(), &config, &["cache", "stats", "--target", "nope"]);
     assert_eq!(code, Some(2));
