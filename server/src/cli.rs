@@ -886,16 +886,16 @@ async fn cache_tags(config: &Config, target: &str, start: &str, json: bool) -> R
         println!("no tag under {}{start}*", registry.prefix);
     }
     for t in &registry.tags {
-        let (layout, exact) = match t.layout {
-            TagLayout::Set => ("set", t.sampled >= t.members),
-            TagLayout::SortedSet => ("sorted set", true),
+        let layout = match t.layout {
+            TagLayout::Set => "set",
+            TagLayout::SortedSet => "sorted set",
         };
         println!(
             "{}  ({}, {layout}): members {}, stale {}{}, memory {}",
             t.name,
             t.key,
             Unit::Count.format(t.members as f64),
-            if exact { "" } else { "≈ " },
+            if t.stale_is_exact() { "" } else { "≈ " },
             Unit::Count.format(t.stale as f64),
             Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64)),
         );

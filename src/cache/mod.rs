@@ -238,6 +238,14 @@ pub struct TagInfo {
     pub memory_bytes: Option<u64>,
 }
 
+impl TagInfo {
+    /// Whether [`TagInfo::stale`] is exact: always for a sorted set, for a set when every
+    /// member was looked at.
+    pub fn stale_is_exact(&self) -> bool {
+        self.layout == TagLayout::SortedSet || self.sampled >= self.members
+    }
+}
+
 /// The tags found on a target, most members first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TagRegistry {
@@ -250,4 +258,25 @@ pub struct TagRegistry {
     /// Whether the scan saw the whole keyspace; otherwise it stopped at its budget and more tags
     /// may exist.
     pub complete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sets_stale_count_is_exact_only_when_every_member_was_looked_at() {
+        let tag = |layout, members, sampled| TagInfo {
+            name: "t".into(),
+            key: "tag:t".into(),
+            layout,
+            members,
+            stale: 0,
+            sampled,
+            memory_bytes: None,
+        };
+        assert!(tag(TagLayout::SortedSet, 1_000, 0).stale_is_exact());
+        assert!(tag(TagLayout::Set, 10, 10).stale_is_exact());
+        assert!(!tag(TagLayout::Set, 1_000, 50).stale_is_exact());
+    }
 }
