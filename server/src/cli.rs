@@ -891,12 +891,11 @@ async fn cache_tags(config: &Config, target: &str, start: &str, json: bool) -> R
             TagLayout::SortedSet => "sorted set",
         };
         println!(
-            "{}  ({}, {layout}): members {}, stale {}{}, memory {}",
+            "{}  ({}, {layout}): members {}, stale {}, memory {}",
             t.name,
             t.key,
             Unit::Count.format(t.members as f64),
-            if t.stale_is_exact() { "" } else { "≈ " },
-            Unit::Count.format(t.stale as f64),
+            t.stale_text(),
             Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64)),
         );
     }

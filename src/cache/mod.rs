@@ -239,10 +239,12 @@ pub struct TagInfo {
 }
 
 impl TagInfo {
-    /// Whether [`TagInfo::stale`] is exact: always for a sorted set, for a set when every
-    /// member was looked at.
-    pub fn stale_is_exact(&self) -> bool {
-        self.layout == TagLayout::SortedSet || self.sampled >= self.members
+    /// [`TagInfo::stale`] as people should read it: `≈ 1,200` when it is an estimate (a set
+    /// with more members than were looked at), the count alone when exact.
+    pub fn stale_text(&self) -> String {
+        let exact = self.layout == TagLayout::SortedSet || self.sampled >= self.members;
+        let count = crate::Unit::Count.format(self.stale as f64);
+        if exact { count } else { format!("≈ {count}") }
     }
 }
 
@@ -271,12 +273,12 @@ mod tests {
             key: "tag:t".into(),
             layout,
             members,
-            stale: 0,
+            stale: 1_200,
             sampled,
             memory_bytes: None,
         };
-        assert!(tag(TagLayout::SortedSet, 1_000, 0).stale_is_exact());
-        assert!(tag(TagLayout::Set, 10, 10).stale_is_exact());
-        assert!(!tag(TagLayout::Set, 1_000, 50).stale_is_exact());
+        assert_eq!(tag(TagLayout::SortedSet, 2_000, 0).stale_text(), "1,200");
+        assert_eq!(tag(TagLayout::Set, 2_000, 2_000).stale_text(), "1,200");
+        assert_eq!(tag(TagLayout::Set, 2_000, 50).stale_text(), "≈ 1,200");
     }
 }

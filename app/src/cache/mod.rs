@@ -263,11 +263,7 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
                     let name = t.name.clone();
                     let invalidate = start_link("invalidate_tag", target, &serde_json::json!({ "tag": t.name }));
                     let prune = start_link("prune_tag", target, &serde_json::json!({ "tag": t.name }));
-                    let stale = format!(
-                        "{}{}",
-                        if t.stale_is_exact() { "" } else { "≈ " },
-                        Unit::Count.format(t.stale as f64)
-                    );
+                    let stale = t.stale_text();
                     view! {
                         <tr>
                             <th scope="row">{t.name} <span class="muted">{format!(" ({})", t.key)}</span></th>
