@@ -114,6 +114,14 @@ impl Pacing {
             Self::Adaptive => Duration::ZERO,
         }
     }
+
+    /// Sleeps the pause after a batch that started at `started` (none when it is zero).
+    pub async fn rest(self, started: Instant) {
+        let pause = self.after(started.elapsed());
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
 }
 
 impl std::fmt::Display for Pacing {
@@ -583,9 +591,8 @@ impl JobKind for InvalidateTag {
                     break;
                 };
                 (unlinked, gone) = (unlinked + existed, gone + was_gone);
-                let pause = spec.pacing.after(started.elapsed());
-                if existed + was_gone > 0 && !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
+                if existed + was_gone > 0 {
+                    spec.pacing.rest(started).await;
                 }
             }
             if count(ks.link_for(&tag.key), &tag.key, layout)

@@ -132,10 +132,7 @@ impl JobKind for PruneTag {
             if cursor == 0 {
                 break;
             }
-            let pause = spec.pacing.after(started.elapsed());
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
+            spec.pacing.rest(started).await;
         }
         ctx.checkpoint(Checkpoint {
             done: checked,
