@@ -46,12 +46,14 @@ pub struct RedisLink {
     timeout: Duration,
 }
 
+#[derive(Clone)]
 enum Endpoint {
     Direct(redis::Client),
     Sentinel(Box<ViaSentinels>),
 }
 
 /// A master found through sentinels.
+#[derive(Clone)]
 struct ViaSentinels {
     sentinels: Sentinels,
     /// The master's address and client, and when the sentinels last named it.
@@ -76,6 +78,16 @@ impl RedisLink {
             conn: None,
             timeout,
         })
+    }
+
+    /// A second link to the same server, with a connection of its own: commands on one never
+    /// wait behind the other's.
+    pub fn twin(&self) -> Self {
+        Self {
+            endpoint: self.endpoint.clone(),
+            conn: None,
+            timeout: self.timeout,
+        }
     }
 
     /// The master's address a Sentinel-resolved link last connected to.

@@ -45,20 +45,11 @@ async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let jobs = Jobs::new(store, Backoff::default());
-    // The same server as a user that may not run scripts (see `scripts_refused_…`).
-    let scriptless = format!("redis://scriptless:no-scripts@127.0.0.1:{}/0", redis.port());
-    let kinds = kinds::all(&[
-        Target::new(
-            "cache",
-            TargetKind::Redis,
-            SecretUrl::parse(&redis.url(0)).unwrap(),
-        ),
-        Target::new(
-            "scriptless",
-            TargetKind::Redis,
-            SecretUrl::parse(&scriptless).unwrap(),
-        ),
-    ]);
+    let kinds = kinds::all(&[Target::new(
+        "cache",
+        TargetKind::Redis,
+        SecretUrl::parse(&redis.url(0)).unwrap(),
+    )]);
     let runner = Runner::spawn(
         jobs.clone(),
         kinds.clone(),
@@ -198,7 +189,6 @@ async fn a_tag_is_purged_key_by_key_and_nothing_else_is_touched() {
     assert_eq!(report["unlinked"], TAGGED as u64);
     assert_eq!(report["already_gone"], 100);
     assert_eq!(report["members_left"], 0);
-    assert_eq!(report["batches_by"], "script", "{report}");
     let dbsize: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
     assert_eq!(
         dbsize, 501,
@@ -295,55 +285,6 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
     let done = until_state(&s.jobs, again, JobState::Succeeded).await;
     assert_eq!(done.report.unwrap()["unlinked"], members.len() as u64);
     assert!(!exists(&mut c, "tag:pages:entries").await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scripts_refused_fall_back_to_pipelines() {
-    let s = setup().await;
-    let mut c = s.conn().await;
-    // A user that may run everything but scripts, as on a locked-down managed Redis.
-    let _: () = redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "scriptless",
-            "on",
-            ">no-scripts",
-            "~*",
-            "&*",
-            "+@all",
-            "-@scripting",
-        ])
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    tagged(&mut c, "tag:locked", "locked:", 2_500).await;
-    tagged(&mut c, "tag:other", "other:", 10).await;
-    let mut job = NewJob::new("invalidate_tag", json!({"tag": "locked", "batch": 300}));
-    job.target = Some("scriptless".into());
-    let Some(Enqueued::New(id)) = s
-        .jobs
-        .submit(&actor(Role::Operator), &s.kinds, job, Some("scriptless"))
-        .await
-        .unwrap()
-        .1
-    else {
-        panic!("not queued")
-    };
-    let report = until_state(&s.jobs, id, JobState::Succeeded)
-        .await
-        .report
-        .unwrap();
-    assert_eq!(report["unlinked"], 2_500, "{report}");
-    assert_eq!(report["batches_by"], "pipeline", "{report}");
-    assert!(
-        report["script_refused"]
-            .as_str()
-            .is_some_and(|e| e.contains("no permissions")),
-        "{report}"
-    );
-    assert_eq!(consistent(&mut c, "tag:locked", "locked:", 2_500).await, 0);
-    assert!(!exists(&mut c, "tag:locked").await);
-    assert_eq!(consistent(&mut c, "tag:other", "other:", 10).await, 10);
 }
 
 /// Writes keys `{prefix}0` to `{prefix}{n-1}`, each named in set `tag` after it is written.

@@ -1,9 +1,9 @@
 //! A Redis target resolved through Sentinel (`redis+sentinel://`), against a throwaway primary, a
 //! replica and a sentinel started by the harness: the status check, the collectors' link, the
 //! Cache page's facts and the cache jobs' keyspace reach the master the sentinel names; after a
-//! failover the next command (once the link has asked again) goes to the new master; with the
-//! sentinel gone the link keeps the master it knows; a sentinel that knows no such master is a
-//! clear error.
+//! failover the next command (once the link has asked again) goes to the new master, and so do a
+//! twin link's; with the sentinel gone the link keeps the master it knows; a sentinel that knows
+//! no such master is a clear error.
 
 use std::time::{Duration, Instant};
 
@@ -122,6 +122,11 @@ async fn a_sentinel_target_follows_its_master_through_a_failover() {
     assert_eq!(link.master(), Some(second.as_str()));
     assert_eq!(get(&replica.url(0), "after").await.as_deref(), Some("1"));
     assert!(matches!(prober.check().await, Probe::Up { .. }));
+    // A twin of the link (a tag purge scans on one) goes to the same master.
+    let mut twin = link.twin();
+    set(&mut twin, "twin").await.unwrap();
+    assert_eq!(twin.master(), Some(second.as_str()));
+    assert_eq!(get(&replica.url(0), "twin").await.as_deref(), Some("1"));
 
     // With no sentinel answering, the link goes on with the master named last.
     let unknown = SecretUrl::parse(&format!(

@@ -3,21 +3,22 @@
 //! unlinked by its own `UNLINK` (one key per command, so it works on a cluster), and the batch's
 //! members are then removed from the tag; the tag is never deleted in one command.
 //!
-//! On one server a batch is one short script ([`UNLINK_BATCH`]): the scan, the `UNLINK`s and the
-//! `SREM` happen at once, so no key is ever unlinked yet still tagged or untagged yet still
-//! there, and no member crosses the network. Where scripts are refused (ACLs, a managed Redis) and
-//! on a cluster, each batch is a pipeline of the same commands instead. Batches are paced, and
-//! each one ends at a checkpoint, so a cancel leaves the keys not yet unlinked still named by the
-//! tag. A retry picks up what is left.
+//! A batch's `UNLINK`s always go before its `SREM`/`ZREM`, so a key still there is still tagged,
+//! whatever stops the job; a stop between the two leaves members whose key is gone, which a retry
+//! counts as already gone. On one server Redis never waits for Pitwall between batches: the scan
+//! of the next batch goes out on a connection of its own as soon as its cursor is known, and up
+//! to [`IN_FLIGHT`] batches are in flight on the job's connection. On a cluster each batch's
+//! `UNLINK`s go to the keys' primaries, then the tag's primary untags the batch and scans the
+//! next. Batches are paced, and each ends at a checkpoint; a cancel lets the batches already sent
+//! finish, so the keys not yet unlinked are still named by the tag. A retry picks up what is left.
 
 use std::time::{Duration, Instant};
-
-use redis::{ErrorKind, ServerErrorKind};
 
 use serde::Deserialize;
 
 use super::TagLayout;
 use super::cluster::Keyspace;
+use super::inflight::{InFlight, Sent};
 use super::tags::{Commands, PREFIX, check_name, commands, tag_key};
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
@@ -29,29 +30,12 @@ pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 const SAMPLE: usize = 10;
 /// Passes over the tag at most: members added while it runs are taken by the next pass.
 const PASSES: usize = 3;
-/// Members one script call takes at most, whatever the batch: a call holds the server for about
-/// a millisecond per thousand keys, and nothing else runs meanwhile.
-const SCRIPT_BATCH: usize = 1_000;
+/// Batches in flight at once on one server: with the next scan, two keep Redis busy; more only
+/// queue behind each other, and another client would wait behind them.
+const IN_FLIGHT: usize = 2;
 /// A batch slower than this means the server is busy: the job then pauses as long as the batch
 /// took, so it never takes more than half of a struggling server.
 const SLOW_BATCH: Duration = Duration::from_millis(10);
-
-/// One batch on one server, atomically: `SSCAN`/`ZSCAN` from the cursor (`ARGV[1]`, `COUNT`
-/// `ARGV[2]`), one `UNLINK` per member, then the members removed from the tag (`KEYS[1]`) in
-/// chunks. Replies the next cursor, the members taken and how many of their keys existed.
-const UNLINK_BATCH: &str = r"
-local tag, zset = KEYS[1], ARGV[3] == 'zset'
-local scan = redis.call(zset and 'ZSCAN' or 'SSCAN', tag, ARGV[1], 'COUNT', ARGV[2])
-local found, members, unlinked = scan[2], {}, 0
-for i = 1, #found, zset and 2 or 1 do
-  members[#members + 1] = found[i]
-  unlinked = unlinked + redis.call('UNLINK', found[i])
-end
-for i = 1, #members, 500 do
-  redis.call(zset and 'ZREM' or 'SREM', tag, unpack(members, i, math.min(i + 499, #members)))
-end
-return {scan[1], #members, unlinked}
-";
 
 /// The `invalidate_tag` kind: `{"tag": "project:7", "batch": 500}` (and `pause_ms` for a fixed
 /// pause instead of [`Pacing::Adaptive`]).
@@ -274,50 +258,9 @@ pub(super) async fn batch(
     Ok(scanned(layout, reply))
 }
 
-/// Runs [`UNLINK_BATCH`] from `cursor`: the next cursor, the members taken and the keys that
-/// existed; or, when the server refuses scripts, its refusal (nothing was changed).
-async fn unlink_batch_script(
-    link: &mut RedisLink,
-    key: &str,
-    layout: TagLayout,
-    cursor: u64,
-    count: usize,
-) -> Result<Result<(u64, u64, u64), String>, String> {
-    let layout = match layout {
-        TagLayout::Set => "set",
-        TagLayout::SortedSet => "zset",
-    };
-    link.query(async |c| {
-        let reply = redis::cmd("EVAL")
-            .arg(UNLINK_BATCH)
-            .arg(1)
-            .arg(key)
-            .arg(cursor)
-            .arg(count.min(SCRIPT_BATCH))
-            .arg(layout)
-            .query_async(c)
-            .await;
-        match reply {
-            Ok(v) => Ok(Ok(v)),
-            Err(e) if refused(&e) => Ok(Err(e.to_string())),
-            Err(e) => Err(e),
-        }
-    })
-    .await
-}
-
-/// Whether `e` is the server refusing a script (no permission, scripting disabled or renamed, a
-/// server too old), as against the server being unreachable, busy or read-only.
-fn refused(e: &redis::RedisError) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::Server(ServerErrorKind::ResponseError | ServerErrorKind::NoPerm)
-    )
-}
-
-/// Unlinks `members` (one `UNLINK` each), removes them from the tag, and scans the next batch
-/// from `cursor` (none when the scan is over): whether each key existed, and the scan. On one
-/// server that is one round trip; on a cluster the `UNLINK`s go to each key's primary.
+/// On a cluster: unlinks `members` (one `UNLINK` each, on each key's primary), removes them from
+/// the tag, and scans the next batch from `cursor` (none when the scan is over): whether each key
+/// existed, and the scan.
 async fn unlink_then_scan(
     ks: &mut Keyspace,
     key: &str,
@@ -326,9 +269,6 @@ async fn unlink_then_scan(
     cursor: Option<u64>,
     count: usize,
 ) -> Result<(Vec<bool>, Option<(u64, Vec<String>)>), String> {
-    if let Keyspace::Single(link) = ks {
-        return unlink_then_scan_one(link, key, layout, members, cursor, count).await;
-    }
     let existed: Vec<u64> = ks.each("UNLINK", members).await?;
     let link = ks.link_for(key);
     if !members.is_empty() {
@@ -348,97 +288,88 @@ async fn unlink_then_scan(
     Ok((existed.into_iter().map(|n| n > 0).collect(), scan))
 }
 
-/// [`unlink_then_scan`] on one server: a single pipeline.
-async fn unlink_then_scan_one(
-    link: &mut RedisLink,
-    key: &str,
-    layout: TagLayout,
-    members: &[String],
-    cursor: Option<u64>,
-    count: usize,
-) -> Result<(Vec<bool>, Option<(u64, Vec<String>)>), String> {
-    let mut replies: Vec<redis::Value> = link
-        .query(async |c| {
-            let mut pipe = redis::pipe();
-            for m in members {
-                pipe.cmd("UNLINK").arg(m);
-            }
-            if !members.is_empty() {
-                pipe.cmd(commands(layout).remove)
-                    .arg(key)
-                    .arg(members)
-                    .ignore();
-            }
-            if let Some(cursor) = cursor {
-                pipe.add_command(scan_cmd(key, layout, cursor, count));
-            }
-            pipe.query_async(c).await
-        })
-        .await?;
-    let parse = |e: redis::ParsingError| format!("unexpected reply: {e}");
-    let scan = match cursor {
-        Some(_) => {
-            let reply = replies.pop().ok_or("a reply is missing")?;
-            Some(scanned(
-                layout,
-                redis::from_redis_value(reply).map_err(parse)?,
-            ))
-        }
-        None => None,
-    };
-    let existed = replies
-        .into_iter()
-        .map(|v| redis::from_redis_value::<u64>(v).map(|n| n > 0))
-        .collect::<Result<_, _>>()
-        .map_err(parse)?;
-    Ok((existed, scan))
+/// A pass over the tag on one server. The next batch's scan is in flight on `scanner`, a
+/// connection of its own, while the batches before it are unlinked on the job's link.
+struct Overlapped {
+    scanner: RedisLink,
+    /// The scan in flight; none once the whole tag is scanned.
+    scan: Option<Sent<(u64, Vec<String>)>>,
+    /// Each batch's pipeline: an `UNLINK` per member, then the `SREM`/`ZREM` of the batch.
+    unlinks: InFlight<Vec<u64>>,
 }
 
-/// How far a pass over the tag has got.
+impl Overlapped {
+    /// Starts a pass on the server of `link`: the first scan goes out.
+    async fn start(link: &RedisLink, tag: &Tag) -> Result<Self, String> {
+        let mut scanner = link.twin();
+        let scan = Some(tag.scan_from(&mut scanner, 0).await?);
+        Ok(Self {
+            scanner,
+            scan,
+            unlinks: InFlight::new(IN_FLIGHT),
+        })
+    }
+
+    /// Takes the scanned batch, sends the next scan and the batch's pipeline: the keys that
+    /// existed and the members whose key was gone, of the batches answered meanwhile; `None`
+    /// once the pass is over.
+    async fn step(
+        &mut self,
+        link: &mut RedisLink,
+        tag: &Tag,
+    ) -> Result<Option<(u64, u64)>, String> {
+        let Some(scan) = self.scan.take() else {
+            let answers = self.unlinks.settle(link).await?;
+            return Ok((!answers.is_empty()).then(|| tally(&answers)));
+        };
+        let (next, members) = scanned(tag.layout, scan.answer(&mut self.scanner).await?);
+        if next != 0 {
+            self.scan = Some(tag.scan_from(&mut self.scanner, next).await?);
+        }
+        if members.is_empty() {
+            return Ok(Some((0, 0)));
+        }
+        let mut pipe = redis::pipe();
+        for m in &members {
+            pipe.cmd("UNLINK").arg(m);
+        }
+        pipe.cmd(commands(tag.layout).remove)
+            .arg(&tag.key)
+            .arg(&members)
+            .ignore();
+        Ok(Some(tally(&self.unlinks.send(link, pipe).await?)))
+    }
+}
+
+/// The keys that existed and the members whose key was gone, from batches' `UNLINK` replies.
+fn tally(answers: &[Vec<u64>]) -> (u64, u64) {
+    let replies = answers.iter().flatten();
+    let existed = replies.clone().filter(|n| **n > 0).count() as u64;
+    (existed, replies.count() as u64 - existed)
+}
+
+/// A pass over the tag on a cluster, batch by batch.
 #[derive(Default)]
-struct Walk {
+struct Stepwise {
     /// The cursor of the next scan.
     cursor: u64,
     /// Whether a scan has run (a cursor of 0 then means the pass is over).
     started: bool,
-    /// Members scanned and not yet unlinked (the pipelined way scans one batch ahead).
+    /// Members scanned and not yet unlinked (each round trip scans one batch ahead).
     scanned: Option<Vec<String>>,
 }
 
-impl Walk {
+impl Stepwise {
     /// Whether the pass is over: the scan came back to cursor 0 and nothing waits.
     fn over(&self) -> bool {
         self.started && self.cursor == 0 && self.scanned.is_none()
     }
 
-    /// Unlinks the next batch, by script on one server until it refuses one (the refusal is
-    /// kept in `refusal`, and the rest of the job pipelines): the keys that existed and the
-    /// members whose key was gone, or `None` once the pass is over.
-    async fn step(
-        &mut self,
-        ks: &mut Keyspace,
-        tag: &Tag,
-        refusal: &mut Option<String>,
-    ) -> Result<Option<(u64, u64)>, String> {
+    /// Unlinks the next batch: the keys that existed and the members whose key was gone, or
+    /// `None` once the pass is over.
+    async fn step(&mut self, ks: &mut Keyspace, tag: &Tag) -> Result<Option<(u64, u64)>, String> {
         if self.over() {
             return Ok(None);
-        }
-        if refusal.is_none()
-            && let Keyspace::Single(link) = ks
-        {
-            match unlink_batch_script(link, &tag.key, tag.layout, self.cursor, tag.batch).await? {
-                Ok((next, members, existed)) => {
-                    (self.cursor, self.started) = (next, true);
-                    return Ok(Some((existed, members - existed)));
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        tag = tag.key,
-                        "the server refuses scripts, pipelining instead: {e}"
-                    );
-                    *refusal = Some(e);
-                }
-            }
         }
         let members = match self.scanned.take() {
             Some(members) => members,
@@ -469,11 +400,60 @@ impl Walk {
     }
 }
 
+/// One pass over the tag, the way its target allows.
+enum Pass {
+    Single(Box<Overlapped>),
+    Cluster(Stepwise),
+}
+
+impl Pass {
+    /// Starts a pass over `tag` in `ks`.
+    async fn start(ks: &mut Keyspace, tag: &Tag) -> Result<Self, String> {
+        Ok(match ks {
+            Keyspace::Single(link) => Self::Single(Box::new(Overlapped::start(link, tag).await?)),
+            Keyspace::Cluster(_) => Self::Cluster(Stepwise::default()),
+        })
+    }
+
+    /// Unlinks the next batch: the keys that existed and the members whose key was gone (of the
+    /// batches answered meanwhile), or `None` once the pass is over.
+    async fn step(&mut self, ks: &mut Keyspace, tag: &Tag) -> Result<Option<(u64, u64)>, String> {
+        match self {
+            Self::Single(pass) => pass.step(ks.link_for(&tag.key), tag).await,
+            Self::Cluster(pass) => pass.step(ks, tag).await,
+        }
+    }
+
+    /// Waits for the batches already sent, so each leaves its keys and the tag consistent.
+    async fn settle(&mut self, ks: &mut Keyspace, tag: &Tag) -> Result<(), String> {
+        match self {
+            Self::Single(pass) => pass.unlinks.settle(ks.link_for(&tag.key)).await.map(drop),
+            Self::Cluster(_) => Ok(()),
+        }
+    }
+}
+
 /// The tag a job works on: its key, layout and the members per batch.
 struct Tag {
     key: String,
     layout: TagLayout,
     batch: usize,
+}
+
+impl Tag {
+    /// Sends the scan of one batch from `cursor` on `link`, without waiting for it.
+    async fn scan_from(
+        &self,
+        link: &mut RedisLink,
+        cursor: u64,
+    ) -> Result<Sent<(u64, Vec<String>)>, String> {
+        let cmd = scan_cmd(&self.key, self.layout, cursor, self.batch);
+        Sent::send(
+            link,
+            move |mut c| async move { cmd.query_async(&mut c).await },
+        )
+        .await
+    }
 }
 
 #[async_trait::async_trait]
@@ -528,10 +508,10 @@ impl JobKind for InvalidateTag {
         statements.push(format!("{remove} {key} <the batch's members>"));
         let how = match ks {
             Keyspace::Single(_) => format!(
-                "each batch of up to {} one script that scans it, unlinks each key and removes \
-                 the batch from the tag at once (a pipeline of the same commands if the server \
-                 refuses scripts)",
-                spec.batch.min(SCRIPT_BATCH)
+                "in pipelined batches of {}, each batch's members removed from the tag after its \
+                 keys; the next batch is scanned on a second connection while up to {IN_FLIGHT} \
+                 batches are unlinked",
+                spec.batch
             ),
             Keyspace::Cluster(_) => format!(
                 "in pipelined batches of {} sent to each key's primary, removing each batch's \
@@ -572,21 +552,23 @@ impl JobKind for InvalidateTag {
             batch: spec.batch,
         };
         let (mut unlinked, mut gone) = (0u64, 0u64);
-        let mut refusal = None;
         for _ in 0..PASSES {
-            let mut walk = Walk::default();
+            let mut pass = Pass::start(&mut ks, &tag).await.map_err(JobError::Failed)?;
             loop {
-                ctx.checkpoint(Checkpoint {
+                let at = Checkpoint {
                     done: unlinked + gone,
                     total: Some(total.max(unlinked + gone)),
                     phase: "unlinking".into(),
-                })
-                .await?;
+                };
+                if let Err(stop) = ctx.checkpoint(at).await {
+                    if let Err(e) = pass.settle(&mut ks, &tag).await {
+                        tracing::warn!(tag = tag.key, "finishing the batches sent: {e}");
+                    }
+                    return Err(stop);
+                }
                 let started = Instant::now();
-                let Some((existed, was_gone)) = walk
-                    .step(&mut ks, &tag, &mut refusal)
-                    .await
-                    .map_err(JobError::Failed)?
+                let Some((existed, was_gone)) =
+                    pass.step(&mut ks, &tag).await.map_err(JobError::Failed)?
                 else {
                     break;
                 };
@@ -618,11 +600,6 @@ impl JobKind for InvalidateTag {
             "unlinked": unlinked,
             "already_gone": gone,
             "members_left": left,
-            "batches_by": match (&ks, &refusal) {
-                (Keyspace::Single(_), None) => "script",
-                _ => "pipeline",
-            },
-            "script_refused": refusal,
         }))
     }
 }
@@ -660,5 +637,11 @@ mod tests {
         assert_eq!(Pacing::Adaptive.after(ms(40)), ms(40));
         assert_eq!(Pacing::Fixed(ms(2)).after(ms(40)), ms(2));
         assert_eq!(Pacing::Fixed(ms(2)).after(ms(1)), ms(2));
+    }
+
+    #[test]
+    fn unlink_replies_count_keys_that_existed_and_members_already_gone() {
+        assert_eq!(tally(&[]), (0, 0));
+        assert_eq!(tally(&[vec![1, 0, 1], vec![0], vec![1]]), (3, 2));
     }
 }

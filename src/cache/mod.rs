@@ -10,6 +10,8 @@ pub mod analyze;
 #[cfg(feature = "services")]
 pub mod cluster;
 #[cfg(feature = "services")]
+mod inflight;
+#[cfg(feature = "services")]
 pub mod inspect;
 #[cfg(feature = "services")]
 pub mod invalidate;

@@ -8,7 +8,7 @@
 //! checkpoint per batch reports progress and takes a cancel; at most one job per recipe is queued
 //! or running at once.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,13 +21,14 @@ use sqlx::{Executor, PgPool, Postgres, Transaction};
 
 use super::TagLayout;
 use super::cluster::Keyspace;
+use super::inflight::InFlight;
 use super::recipe::{Recipe, WarmValue};
 use super::tags::tag_key;
 use crate::config::Target;
 use crate::jobs::kinds::{TargetUrls, pg_message};
 use crate::jobs::schedule::Scheduled;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, NewJob, Plan};
-use crate::link::{RedisLink, pg_pool};
+use crate::link::pg_pool;
 
 /// How long one Redis command or pipeline of the job may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -273,46 +274,6 @@ async fn read_rows(
     Ok(read)
 }
 
-/// The pipelines sent to one server and not yet answered, oldest first.
-#[derive(Default)]
-struct InFlight(VecDeque<tokio::task::JoinHandle<redis::RedisResult<()>>>);
-
-impl InFlight {
-    /// Waits for the oldest pipeline's answer.
-    async fn settle_oldest(&mut self, link: &mut RedisLink) -> Result<(), String> {
-        let Some(sent) = self.0.pop_front() else {
-            return Ok(());
-        };
-        match sent.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(link.failed(&e)),
-            Err(e) => Err(format!("a pipeline's task stopped: {e}")),
-        }
-    }
-
-    /// Sends `pipe` once fewer than [`IN_FLIGHT`] pipelines wait for their answer.
-    async fn send(&mut self, link: &mut RedisLink, pipe: redis::Pipeline) -> Result<(), String> {
-        while self.0.len() >= IN_FLIGHT {
-            self.settle_oldest(link).await?;
-        }
-        let mut conn = link.connection().await?;
-        self.0.push_back(tokio::spawn(
-            async move { pipe.query_async(&mut conn).await },
-        ));
-        Ok(())
-    }
-
-    /// Waits for every answer (pipelines are left in flight on one server only).
-    async fn settle(&mut self, ks: &mut Keyspace) -> Result<(), String> {
-        if let Keyspace::Single(link) = ks {
-            while !self.0.is_empty() {
-                self.settle_oldest(link).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Writes one batch: refresh-ahead check first when asked, then the values, then the tags. On
 /// one server the batch's pipeline is left in flight.
 async fn write_batch(
@@ -320,7 +281,7 @@ async fn write_batch(
     recipe: &Recipe,
     batch: Vec<Write>,
     tally: &mut Written,
-    inflight: &mut InFlight,
+    inflight: &mut InFlight<()>,
 ) -> Result<(), String> {
     let batch = match recipe.refresh_ahead {
         Some(fraction) if !batch.is_empty() => {
@@ -491,7 +452,7 @@ impl JobKind for WarmCache {
         let (sender, mut batches) = tokio::sync::mpsc::channel(2);
         let reader = tokio::spawn(read_rows(tx, recipe.clone(), sender));
         let mut written = Written::default();
-        let mut inflight = InFlight::default();
+        let mut inflight = InFlight::new(IN_FLIGHT);
         while let Some((batch, rows_so_far)) = batches.recv().await {
             ctx.checkpoint(Checkpoint {
                 done: rows_so_far,
@@ -503,7 +464,10 @@ impl JobKind for WarmCache {
                 .await
                 .map_err(failed)?;
         }
-        inflight.settle(&mut ks).await.map_err(failed)?;
+        // Pipelines are left in flight on one server only.
+        if let Keyspace::Single(link) = &mut ks {
+            inflight.settle(link).await.map_err(failed)?;
+        }
         let read = reader
             .await
             .map_err(|e| failed(format!("the row reader stopped: {e}")))?
