@@ -100,6 +100,8 @@ test("a tag is invalidated from the cache page by a confirmed job, key by key", 
   await queued.getByRole("link").click();
   await expect(page.getByRole("definition").filter({ hasText: /^succeeded$/ })).toBeVisible({ timeout: 60_000 });
   await expect(page.getByRole("region", { name: "Parameters" })).toContainText(/"unlinked": \d+/);
+  // The plan's long summary wraps: the page is no wider than the window.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
 });
 
 test("a recipe is warmed from the cache page, and a second run with refresh-ahead rewrites nothing", async ({ page }) => {

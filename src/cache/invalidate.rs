@@ -519,9 +519,10 @@ impl JobKind for InvalidateTag {
                 spec.batch
             ),
         };
+        let keys = if members == 1 { "key" } else { "keys" };
         Ok(Plan {
             summary: format!(
-                "Unlinks the {members} keys tagged `{}` ({key}), one UNLINK per key, {how}; the \
+                "Unlinks the {members} {keys} tagged `{}` ({key}), one UNLINK per key, {how}; the \
                  tag itself is never deleted in one command. Keys outside the tag are not touched.",
                 spec.tag
             ),

@@ -243,44 +243,47 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
     }
     view! {
         <p class="hint">{hint}</p>
-        <table aria-label="Tags">
-            <thead>
-                <tr>
-                    <th scope="col">"Tag"</th>
-                    <th scope="col">"Layout"</th>
-                    <th scope="col" class="num">"Members"</th>
-                    <th scope="col" class="num">"Stale"</th>
-                    <th scope="col" class="num">"Memory"</th>
-                    <th scope="col">"Actions"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {r.tags.into_iter().map(|t| {
-                    let layout = match t.layout {
-                        TagLayout::Set => "set",
-                        TagLayout::SortedSet => "sorted set (by expiry)",
-                    };
-                    let name = t.name.clone();
-                    let invalidate = start_link("invalidate_tag", target, &serde_json::json!({ "tag": t.name }));
-                    let prune = start_link("prune_tag", target, &serde_json::json!({ "tag": t.name }));
-                    let stale = t.stale_text();
-                    view! {
-                        <tr>
-                            <th scope="row">{t.name} <span class="muted">{format!(" ({})", t.key)}</span></th>
-                            <td>{layout}</td>
-                            <td class="num">{Unit::Count.format(t.members as f64)}</td>
-                            <td class="num">{stale}</td>
-                            <td class="num">{Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64))}</td>
-                            <td>
-                                <a href=invalidate aria-label=format!("Invalidate tag {name}")>"Invalidate…"</a>
-                                " "
-                                <a href=prune aria-label=format!("Prune tag {name}")>"Prune…"</a>
-                            </td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        // Up to 200 rows: they scroll inside the panel, so the panels below stay in reach.
+        <div class="scroll" role="region" aria-label="Tag list" tabindex="0">
+            <table aria-label="Tags">
+                <thead>
+                    <tr>
+                        <th scope="col">"Tag"</th>
+                        <th scope="col">"Layout"</th>
+                        <th scope="col" class="num">"Members"</th>
+                        <th scope="col" class="num">"Stale"</th>
+                        <th scope="col" class="num">"Memory"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {r.tags.into_iter().map(|t| {
+                        let layout = match t.layout {
+                            TagLayout::Set => "set",
+                            TagLayout::SortedSet => "sorted set (by expiry)",
+                        };
+                        let name = t.name.clone();
+                        let invalidate = start_link("invalidate_tag", target, &serde_json::json!({ "tag": t.name }));
+                        let prune = start_link("prune_tag", target, &serde_json::json!({ "tag": t.name }));
+                        let stale = t.stale_text();
+                        view! {
+                            <tr>
+                                <th scope="row">{t.name} <span class="muted">{format!(" ({})", t.key)}</span></th>
+                                <td>{layout}</td>
+                                <td class="num">{Unit::Count.format(t.members as f64)}</td>
+                                <td class="num">{stale}</td>
+                                <td class="num">{Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64))}</td>
+                                <td>
+                                    <a href=invalidate aria-label=format!("Invalidate tag {name}")>"Invalidate…"</a>
+                                    " "
+                                    <a href=prune aria-label=format!("Prune tag {name}")>"Prune…"</a>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
     .into_any()
 }
