@@ -78,39 +78,41 @@ pub fn AuditPage() -> impl IntoView {
 #[component]
 pub fn AuditTable(rows: Vec<AuditRecord>) -> impl IntoView {
     view! {
-        <table aria-label="Audit log">
-            <thead>
-                <tr>
-                    <th scope="col">"Time"</th>
-                    <th scope="col">"Actor"</th>
-                    <th scope="col">"Role"</th>
-                    <th scope="col">"Action"</th>
-                    <th scope="col">"Object"</th>
-                    <th scope="col">"Parameters"</th>
-                    <th scope="col">"Outcome"</th>
-                    <th scope="col">"Client"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|r| {
-                        let outcome_class = if r.outcome == "ok" { "" } else { "error" };
-                        view! {
-                        <tr>
-                            <td>{format_utc(r.at_ms)}</td>
-                            <td>{r.actor}</td>
-                            <td>{r.role.map(|x| x.as_str()).unwrap_or("—")}</td>
-                            <td><code>{r.action}</code></td>
-                            <td>{[r.target, r.object].into_iter().flatten().collect::<Vec<_>>().join(" / ")}</td>
-                            <td><code>{r.parameters}</code></td>
-                            <td class=outcome_class>{r.outcome}</td>
-                            <td>{r.client_addr.unwrap_or_default()}</td>
-                        </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        <div class="wide">
+            <table aria-label="Audit log">
+                <thead>
+                    <tr>
+                        <th scope="col">"Time"</th>
+                        <th scope="col">"Actor"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Action"</th>
+                        <th scope="col">"Object"</th>
+                        <th scope="col">"Parameters"</th>
+                        <th scope="col">"Outcome"</th>
+                        <th scope="col">"Client"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|r| {
+                            let outcome_class = if r.outcome == "ok" { "" } else { "error" };
+                            view! {
+                            <tr>
+                                <td>{format_utc(r.at_ms)}</td>
+                                <td>{r.actor}</td>
+                                <td>{r.role.map(|x| x.as_str()).unwrap_or("—")}</td>
+                                <td><code>{r.action}</code></td>
+                                <td>{[r.target, r.object].into_iter().flatten().collect::<Vec<_>>().join(" / ")}</td>
+                                <td><code>{r.parameters}</code></td>
+                                <td class=outcome_class>{r.outcome}</td>
+                                <td>{r.client_addr.unwrap_or_default()}</td>
+                            </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

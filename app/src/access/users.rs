@@ -65,67 +65,69 @@ fn UserTable(
     let disabled = denied.is_some();
     let described = disabled.then_some("users-denied");
     view! {
-        <table aria-label="Users">
-            <thead>
-                <tr>
-                    <th scope="col">"User"</th>
-                    <th scope="col">"Role"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col">"Sessions"</th>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Actions"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {list
-                    .into_iter()
-                    .map(|u| {
-                        let name = u.username.clone();
-                        let role_label = format!("Role for {name}");
-                        let password_label = format!("New password for {name}");
-                        let remove_label = format!("Remove {name}");
-                        let (n1, n2, n3) = (name.clone(), name.clone(), name);
-                        view! {
-                            <tr>
-                                <th scope="row">{u.username.clone()}</th>
-                                <td>{u.role.as_str()}</td>
-                                <td>{format_utc(u.created_at_ms)}</td>
-                                <td class="num">{u.sessions}</td>
-                                <td>
-                                    {u.locked_until_ms.map_or_else(|| "active".to_owned(), |t| format!("locked until {}", format_utc(t)))}
-                                </td>
-                                <td class="actions">
-                                    <ActionForm action=set_role>
-                                        <input type="hidden" name="username" value=n1/>
-                                        <label class="inline">
-                                            <span class="sr-only">{role_label}</span>
-                                            <select name="role" disabled=disabled aria-describedby=described>
-                                                {Role::ALL.into_iter().map(|r| view! {
-                                                    <option value=r.as_str() selected=r == u.role>{r.as_str()}</option>
-                                                }).collect_view()}
-                                            </select>
-                                        </label>
-                                        <button type="submit" disabled=disabled aria-describedby=described>"Change role"</button>
-                                    </ActionForm>
-                                    <ActionForm action=set_password>
-                                        <input type="hidden" name="username" value=n2/>
-                                        <label class="inline">
-                                            <span class="sr-only">{password_label}</span>
-                                            <input name="password" type="password" autocomplete="new-password" placeholder="new password" disabled=disabled aria-describedby=described/>
-                                        </label>
-                                        <button type="submit" disabled=disabled aria-describedby=described>"Set password"</button>
-                                    </ActionForm>
-                                    <ActionForm action=remove>
-                                        <input type="hidden" name="username" value=n3/>
-                                        <button type="submit" class="danger" disabled=disabled aria-describedby=described aria-label=remove_label>"Remove"</button>
-                                    </ActionForm>
-                                </td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        <div class="wide">
+            <table aria-label="Users">
+                <thead>
+                    <tr>
+                        <th scope="col">"User"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Sessions"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {list
+                        .into_iter()
+                        .map(|u| {
+                            let name = u.username.clone();
+                            let role_label = format!("Role for {name}");
+                            let password_label = format!("New password for {name}");
+                            let remove_label = format!("Remove {name}");
+                            let (n1, n2, n3) = (name.clone(), name.clone(), name);
+                            view! {
+                                <tr>
+                                    <th scope="row">{u.username.clone()}</th>
+                                    <td>{u.role.as_str()}</td>
+                                    <td>{format_utc(u.created_at_ms)}</td>
+                                    <td class="num">{u.sessions}</td>
+                                    <td>
+                                        {u.locked_until_ms.map_or_else(|| "active".to_owned(), |t| format!("locked until {}", format_utc(t)))}
+                                    </td>
+                                    <td class="actions">
+                                        <ActionForm action=set_role>
+                                            <input type="hidden" name="username" value=n1/>
+                                            <label class="inline">
+                                                <span class="sr-only">{role_label}</span>
+                                                <select name="role" disabled=disabled aria-describedby=described>
+                                                    {Role::ALL.into_iter().map(|r| view! {
+                                                        <option value=r.as_str() selected=r == u.role>{r.as_str()}</option>
+                                                    }).collect_view()}
+                                                </select>
+                                            </label>
+                                            <button type="submit" disabled=disabled aria-describedby=described>"Change role"</button>
+                                        </ActionForm>
+                                        <ActionForm action=set_password>
+                                            <input type="hidden" name="username" value=n2/>
+                                            <label class="inline">
+                                                <span class="sr-only">{password_label}</span>
+                                                <input name="password" type="password" autocomplete="new-password" placeholder="new password" disabled=disabled aria-describedby=described/>
+                                            </label>
+                                            <button type="submit" disabled=disabled aria-describedby=described>"Set password"</button>
+                                        </ActionForm>
+                                        <ActionForm action=remove>
+                                            <input type="hidden" name="username" value=n3/>
+                                            <button type="submit" class="danger" disabled=disabled aria-describedby=described aria-label=remove_label>"Remove"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

@@ -85,22 +85,24 @@ fn TargetTable(statuses: Vec<TargetStatus>) -> impl IntoView {
         .into_any();
     }
     view! {
-        <table class="targets" aria-label="Targets">
-            <thead>
-                <tr>
-                    <th scope="col">"Target"</th>
-                    <th scope="col">"Kind"</th>
-                    <th scope="col">"Address"</th>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Version"</th>
-                    <th scope="col" class="num">"Latency"</th>
-                    <th scope="col">"Since"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {statuses.into_iter().map(|s| view! { <TargetRow status=s/> }).collect_view()}
-            </tbody>
-        </table>
+        <div class="wide">
+            <table class="targets" aria-label="Targets">
+                <thead>
+                    <tr>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Kind"</th>
+                        <th scope="col">"Address"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col" class="num">"Latency"</th>
+                        <th scope="col">"Since"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {statuses.into_iter().map(|s| view! { <TargetRow status=s/> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
     .into_any()
 }

@@ -153,34 +153,36 @@ fn workload_view(page: WorkloadPage, sort: Sort) -> impl IntoView {
                 }.into_any()
             }}
         </section>
-        <table aria-label=format!("Top queries on {}", page.target)>
-            <thead>
-                <tr>
-                    <th scope="col">"Statement"</th>
-                    {Sort::ALL.iter().map(|(s, key, label)| {
-                        let href = query.with_untracked(|q| query_with(q, "sort", Some(key)));
-                        let aria = (*s == sort).then_some("descending");
-                        view! { <th scope="col" class="num" aria-sort=aria><a href=href>{*label}</a></th> }
-                    }).collect_view()}
-                    <th scope="col" class="num">"Share"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {page.statements.iter().map(|s| view! {
-                    <tr class:slow=s.slow>
-                        <th scope="row">
-                            <a href=link2(s)><code>{headline(&s.query, 160)}</code></a>
-                            {s.slow.then(|| view! { <span class="badge">"slow"</span> })}
-                        </th>
-                        <td class="num">{Unit::Millis.format(s.total_ms)}</td>
-                        <td class="num">{Unit::Millis.format(s.mean_ms)}</td>
-                        <td class="num">{Unit::Count.format(s.calls)}</td>
-                        <td class="num">{Unit::Count.format(s.rows)}</td>
-                        <td class="num">{Unit::Percent.format_or_dash(s.hit_pct)}</td>
-                        <td class="num">{Unit::Percent.format(s.share_pct)}</td>
+        <div class="wide">
+            <table aria-label=format!("Top queries on {}", page.target)>
+                <thead>
+                    <tr>
+                        <th scope="col">"Statement"</th>
+                        {Sort::ALL.iter().map(|(s, key, label)| {
+                            let href = query.with_untracked(|q| query_with(q, "sort", Some(key)));
+                            let aria = (*s == sort).then_some("descending");
+                            view! { <th scope="col" class="num" aria-sort=aria><a href=href>{*label}</a></th> }
+                        }).collect_view()}
+                        <th scope="col" class="num">"Share"</th>
                     </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
+                </thead>
+                <tbody>
+                    {page.statements.iter().map(|s| view! {
+                        <tr class:slow=s.slow>
+                            <th scope="row">
+                                <a href=link2(s)><code>{headline(&s.query, 160)}</code></a>
+                                {s.slow.then(|| view! { <span class="badge">"slow"</span> })}
+                            </th>
+                            <td class="num">{Unit::Millis.format(s.total_ms)}</td>
+                            <td class="num">{Unit::Millis.format(s.mean_ms)}</td>
+                            <td class="num">{Unit::Count.format(s.calls)}</td>
+                            <td class="num">{Unit::Count.format(s.rows)}</td>
+                            <td class="num">{Unit::Percent.format_or_dash(s.hit_pct)}</td>
+                            <td class="num">{Unit::Percent.format(s.share_pct)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
