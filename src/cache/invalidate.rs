@@ -259,8 +259,8 @@ pub(super) async fn batch(
 }
 
 /// On a cluster: unlinks `members` (one `UNLINK` each, on each key's primary), removes them from
-/// the tag, and scans the next batch from `cursor` (none when the scan is over): whether each key
-/// existed, and the scan.
+/// the tag, and scans the next batch from `cursor` (none when the scan is over): the `UNLINK`
+/// replies (1 where the key existed), and the scan.
 async fn unlink_then_scan(
     ks: &mut Keyspace,
     key: &str,
@@ -268,8 +268,8 @@ async fn unlink_then_scan(
     members: &[String],
     cursor: Option<u64>,
     count: usize,
-) -> Result<(Vec<bool>, Option<(u64, Vec<String>)>), String> {
-    let existed: Vec<u64> = ks.each("UNLINK", members).await?;
+) -> Result<(Vec<u64>, Option<(u64, Vec<String>)>), String> {
+    let unlinked: Vec<u64> = ks.each("UNLINK", members).await?;
     let link = ks.link_for(key);
     if !members.is_empty() {
         link.query(async |c| {
@@ -285,7 +285,7 @@ async fn unlink_then_scan(
         Some(cursor) => Some(batch(link, key, layout, cursor, count).await?),
         None => None,
     };
-    Ok((existed.into_iter().map(|n| n > 0).collect(), scan))
+    Ok((unlinked, scan))
 }
 
 /// A pass over the tag on one server. The next batch's scan is in flight on `scanner`, a
@@ -390,13 +390,12 @@ impl Stepwise {
             return Ok(None);
         }
         let next = (self.cursor != 0).then_some(self.cursor);
-        let (existed, scan) =
+        let (unlinked, scan) =
             unlink_then_scan(ks, &tag.key, tag.layout, &members, next, tag.batch).await?;
         if let Some((cursor, members)) = scan {
             (self.cursor, self.scanned) = (cursor, Some(members));
         }
-        let n = existed.iter().filter(|e| **e).count() as u64;
-        Ok(Some((n, existed.len() as u64 - n)))
+        Ok(Some(tally(&[unlinked])))
     }
 }
 
