@@ -314,9 +314,10 @@ async fn a_three_primary_cluster_is_seen_per_node_and_every_job_reaches_every_pr
         .await;
     let report = run(&jobs, &kinds, "prune_tag", json!({"tag": "p", "batch": 30})).await;
     assert_eq!(
-        (report["checked"].as_u64(), report["removed"].as_u64()),
-        (Some(100), Some(40))
+        (report["removed"].as_u64(), report["members_left"].as_u64()),
+        (Some(40), Some(60))
     );
+    assert!(report["checked"].as_u64().unwrap() >= 100, "{report}");
 
     // Pattern invalidation over every primary, within its cap, then the rest.
     let report = run(

@@ -466,9 +466,11 @@ async fn a_pattern_is_purged_within_its_cap_and_pruning_drops_exactly_the_dead_m
         .report
         .unwrap();
     assert_eq!(
-        (report["checked"].as_u64(), report["removed"].as_u64()),
-        (Some(5_300), Some(5_000))
+        (report["removed"].as_u64(), report["members_left"].as_u64()),
+        (Some(5_000), Some(300))
     );
+    // A shrinking set may hand a live member to SSCAN twice; none is ever skipped.
+    assert!(report["checked"].as_u64().unwrap() >= 5_300, "{report}");
     assert_eq!(
         consistent(&mut c, "tag:sessions", "session-kept:", 300).await,
         300

@@ -5,7 +5,9 @@
 //!
 //! A batch's `UNLINK`s always go before its `SREM`/`ZREM`, so a key still there is still tagged,
 //! whatever stops the job; a stop between the two leaves members whose key is gone, which a retry
-//! counts as already gone. On one server Redis never waits for Pitwall between batches: the scan
+//! counts as already gone. A member the scan returns twice (`SSCAN` may, once the set shrinks) is
+//! counted once: a batch's members already gone are those it removed from the tag without having
+//! unlinked their key. On one server Redis never waits for Pitwall between batches: the scan
 //! of the next batch goes out on a connection of its own as soon as its cursor is known, and up
 //! to [`IN_FLIGHT`] batches are in flight on the job's connection. On a cluster each batch's
 //! `UNLINK`s go to the keys' primaries, then the tag's primary untags the batch and scans the
@@ -259,8 +261,8 @@ pub(super) async fn batch(
 }
 
 /// On a cluster: unlinks `members` (one `UNLINK` each, on each key's primary), removes them from
-/// the tag, and scans the next batch from `cursor` (none when the scan is over): the `UNLINK`
-/// replies (1 where the key existed), and the scan.
+/// the tag, and scans the next batch from `cursor` (none when the scan is over): the batch's
+/// replies (see [`tally`]), and the scan.
 async fn unlink_then_scan(
     ks: &mut Keyspace,
     key: &str,
@@ -269,23 +271,25 @@ async fn unlink_then_scan(
     cursor: Option<u64>,
     count: usize,
 ) -> Result<(Vec<u64>, Option<(u64, Vec<String>)>), String> {
-    let unlinked: Vec<u64> = ks.each("UNLINK", members).await?;
+    let mut replies: Vec<u64> = ks.each("UNLINK", members).await?;
     let link = ks.link_for(key);
     if !members.is_empty() {
-        link.query(async |c| {
-            redis::cmd(commands(layout).remove)
-                .arg(key)
-                .arg(members)
-                .query_async::<()>(c)
-                .await
-        })
-        .await?;
+        let removed = link
+            .query(async |c| {
+                redis::cmd(commands(layout).remove)
+                    .arg(key)
+                    .arg(members)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        replies.push(removed);
     }
     let scan = match cursor {
         Some(cursor) => Some(batch(link, key, layout, cursor, count).await?),
         None => None,
     };
-    Ok((unlinked, scan))
+    Ok((replies, scan))
 }
 
 /// A pass over the tag on one server. The next batch's scan is in flight on `scanner`, a
@@ -335,17 +339,23 @@ impl Overlapped {
         }
         pipe.cmd(commands(tag.layout).remove)
             .arg(&tag.key)
-            .arg(&members)
-            .ignore();
+            .arg(&members);
         Ok(Some(tally(&self.unlinks.send(link, pipe).await?)))
     }
 }
 
-/// The keys that existed and the members whose key was gone, from batches' `UNLINK` replies.
-fn tally(answers: &[Vec<u64>]) -> (u64, u64) {
-    let replies = answers.iter().flatten();
-    let existed = replies.clone().filter(|n| **n > 0).count() as u64;
-    (existed, replies.count() as u64 - existed)
+/// The keys that existed and the members whose key was already gone, from batches' replies:
+/// each batch's `UNLINK` replies (1 where the key existed), then the count its `SREM`/`ZREM`
+/// removed. A member scanned twice finds its key and its membership gone the second time, so it
+/// is not counted again.
+fn tally(batches: &[Vec<u64>]) -> (u64, u64) {
+    batches.iter().fold((0, 0), |(existed, gone), replies| {
+        let Some((removed, unlinks)) = replies.split_last() else {
+            return (existed, gone);
+        };
+        let unlinked = unlinks.iter().filter(|n| **n > 0).count() as u64;
+        (existed + unlinked, gone + removed.saturating_sub(unlinked))
+    })
 }
 
 /// A pass over the tag on a cluster, batch by batch.
@@ -390,12 +400,12 @@ impl Stepwise {
             return Ok(None);
         }
         let next = (self.cursor != 0).then_some(self.cursor);
-        let (unlinked, scan) =
+        let (replies, scan) =
             unlink_then_scan(ks, &tag.key, tag.layout, &members, next, tag.batch).await?;
         if let Some((cursor, members)) = scan {
             (self.cursor, self.scanned) = (cursor, Some(members));
         }
-        Ok(Some(tally(&[unlinked])))
+        Ok(Some(tally(&[replies])))
     }
 }
 
@@ -640,8 +650,13 @@ mod tests {
     }
 
     #[test]
-    fn unlink_replies_count_keys_that_existed_and_members_already_gone() {
+    fn replies_count_keys_that_existed_and_members_already_gone_once() {
         assert_eq!(tally(&[]), (0, 0));
-        assert_eq!(tally(&[vec![1, 0, 1], vec![0], vec![1]]), (3, 2));
+        // UNLINK a, b, c (b gone), SREM removes 3; UNLINK d (gone), SREM removes 1.
+        assert_eq!(tally(&[vec![1, 0, 1, 3], vec![0, 1]]), (2, 2));
+        // a and c scanned again in a later batch: neither key nor member is there any more.
+        assert_eq!(tally(&[vec![1, 0, 1, 3], vec![0, 0, 1, 1]]), (3, 1));
+        // A key the application wrote again after its member went: unlinked, never negative.
+        assert_eq!(tally(&[vec![1, 0]]), (1, 0));
     }
 }

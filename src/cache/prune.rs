@@ -3,12 +3,14 @@
 //! batches (`SSCAN`/`ZSCAN`), each checked with its own `EXISTS` (one key per command, sent to
 //! the key's primary on a cluster), pipelined, and the missing ones removed with one
 //! `SREM`/`ZREM` per batch.
-//! No key is deleted; a checkpoint per batch takes a cancel.
+//! No key is deleted; a checkpoint per batch takes a cancel. The report's `removed` is what Redis
+//! removed; `checked` counts the members looked at, and a live member may be looked at twice
+//! (`SSCAN` may return a member again once the set shrinks).
 
 use std::time::Instant;
 
 use super::cluster::Keyspace;
-use super::invalidate::{OpenTag, batch, open_tag, spec, tag_job_key};
+use super::invalidate::{OpenTag, batch, count, open_tag, spec, tag_job_key};
 use super::tags::commands;
 use crate::jobs::kinds::TargetUrls;
 use crate::jobs::{Checkpoint, JobContext, JobError, JobKind, Plan};
@@ -116,13 +118,13 @@ impl JobKind for PruneTag {
             checked += members.len() as u64;
             let gone = missing(&mut ks, &members).await.map_err(JobError::Failed)?;
             if !gone.is_empty() {
-                removed += gone.len() as u64;
-                ks.link_for(&key)
+                removed += ks
+                    .link_for(&key)
                     .query(async |c| {
                         redis::cmd(remove)
                             .arg(&key)
                             .arg(&gone)
-                            .query_async::<()>(c)
+                            .query_async::<u64>(c)
                             .await
                     })
                     .await
@@ -134,6 +136,9 @@ impl JobKind for PruneTag {
             }
             spec.pacing.rest(started).await;
         }
+        let left = count(ks.link_for(&key), &key, layout)
+            .await
+            .map_err(JobError::Failed)?;
         ctx.checkpoint(Checkpoint {
             done: checked,
             total: Some(checked),
@@ -145,6 +150,7 @@ impl JobKind for PruneTag {
             "key": key,
             "checked": checked,
             "removed": removed,
+            "members_left": left,
         }))
     }
 }
