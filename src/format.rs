@@ -1,5 +1,5 @@
-//! Formatting shared by pages and the server: times, figures with their units, and URL query
-//! values.
+//! Formatting shared by pages and the server: times, durations, figures with their units, and
+//! URL query values.
 
 use serde::{Deserialize, Serialize};
 
@@ -162,6 +162,42 @@ fn group_thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// Milliseconds written as a whole number and a unit: `500ms`, `30s`, `5m`, `6h`, `7d`. The one
+/// form durations take everywhere: alert rules, embed ranges, token lifetimes, filters and flags.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+/// Milliseconds in the largest of `d`, `h`, `m`, `s` and `ms` that writes them whole: what
+/// [`parse_duration`] reads back.
+pub fn format_duration(ms: u64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    if ms == 0 {
+        "0s".into()
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +242,41 @@ mod tests {
         assert_eq!(Unit::Bytes.format(1536.0 * 1024.0), "1.5 MiB");
         assert_eq!(Unit::BytesPerSecond.format(2048.0), "2.0 KiB/s");
         assert_eq!(Unit::Plain.format(0.4242), "0.42");
+    }
+
+    #[test]
+    fn durations_read_and_write_one_form() {
+        assert_eq!(parse_duration("500ms"), Some(500));
+        assert_eq!(parse_duration("30s"), Some(30_000));
+        assert_eq!(parse_duration("5m"), Some(300_000));
+        assert_eq!(parse_duration("1h"), Some(3_600_000));
+        assert_eq!(parse_duration("7d"), Some(604_800_000));
+        assert_eq!(parse_duration("0s"), Some(0));
+        for bad in [
+            "",
+            "5",
+            "m",
+            "ms",
+            "1.5m",
+            "-1s",
+            "5 m",
+            "1w",
+            "5mss",
+            "99999999999999999999s",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        for (ms, text) in [
+            (0, "0s"),
+            (500, "500ms"),
+            (1_500, "1500ms"),
+            (90_000, "90s"),
+            (300_000, "5m"),
+            (21_600_000, "6h"),
+            (2_678_400_000, "31d"),
+        ] {
+            assert_eq!(format_duration(ms), text);
+            assert_eq!(parse_duration(text), Some(ms));
+        }
     }
 }

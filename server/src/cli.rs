@@ -502,7 +502,8 @@ async fn user(command: UserCommand, config: &Config) -> Result<(), Error> {
 }
 
 async fn embed(command: EmbedCommand, config: &Config) -> Result<(), Error> {
-    use pitwall::embed::{Embeds, Error as E, Scope, catalogue, parse_duration};
+    use pitwall::embed::{Embeds, Error as E, Scope, catalogue};
+    use pitwall::format::parse_duration;
 
     let targets: Vec<_> = config
         .targets
@@ -652,7 +653,7 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
 /// Writes the stored metric history since `since` ago to `path` as JSON: per series (target,
 /// family, metric) its buckets. Written to a temporary file beside it, then renamed.
 async fn export_metrics(config: &Config, path: &Path, since: &str) -> Result<(), Error> {
-    let since_ms = pitwall::embed::parse_duration(since).ok_or_else(|| {
+    let since_ms = pitwall::format::parse_duration(since).ok_or_else(|| {
         Error::Metrics(format!(
             "--since must be a duration such as `30m`, `6h` or `7d`, not `{since}`"
         ))

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::Unit;
+use crate::format::{format_duration, parse_duration};
 use crate::target::TargetKind;
 use crate::telemetry::{Family, Thresholds, metric};
 
@@ -196,29 +197,6 @@ impl fmt::Display for Moment {
             Moment::At(ms) => write!(f, "{ms}"),
         }
     }
-}
-
-/// `30s`, `15m`, `6h`, `7d` in milliseconds.
-pub fn parse_duration(s: &str) -> Option<u64> {
-    let unit = match s.chars().last()? {
-        's' => 1_000,
-        'm' => 60_000,
-        'h' => 3_600_000,
-        'd' => 86_400_000,
-        _ => return None,
-    };
-    let n: u64 = s[..s.len() - 1].parse().ok()?;
-    n.checked_mul(unit)
-}
-
-/// The shortest of `s`, `m`, `h`, `d` that writes `ms` whole.
-pub fn format_duration(ms: u64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)] {
-        if ms >= size && ms.is_multiple_of(size) {
-            return format!("{}{unit}", ms / size);
-        }
-    }
-    format!("{}s", ms / 1_000)
 }
 
 /// The longest range a panel shows (the store keeps at most this much history by default).

@@ -167,8 +167,8 @@ impl Embeds {
         if !(MIN_LIFETIME..=MAX_LIFETIME).contains(&lifetime) {
             return Err(Error::Invalid(format!(
                 "the lifetime must be between {} and {}",
-                super::format_duration(MIN_LIFETIME.as_millis() as u64),
-                super::format_duration(MAX_LIFETIME.as_millis() as u64)
+                crate::format::format_duration(MIN_LIFETIME.as_millis() as u64),
+                crate::format::format_duration(MAX_LIFETIME.as_millis() as u64)
             )));
         }
         let mut id = [0u8; 9];

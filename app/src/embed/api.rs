@@ -171,7 +171,7 @@ pub async fn mint_embed_token(
             "there is no panel `{scope}`"
         ))));
     };
-    let lifetime = pitwall::embed::parse_duration(lifetime.trim())
+    let lifetime = pitwall::format::parse_duration(lifetime.trim())
         .map(std::time::Duration::from_millis)
         .ok_or_else(|| {
             fail(AppError::Invalid(format!(

@@ -130,7 +130,7 @@ fn since(mut filter: JobFilter, since: &str) -> Result<JobFilter, AppError> {
     filter.since_ms = match since {
         "" => None,
         s => Some(pitwall::status::now_ms().saturating_sub(
-            pitwall::embed::parse_duration(s).ok_or_else(|| {
+            pitwall::format::parse_duration(s).ok_or_else(|| {
                 fail(AppError::Invalid(format!(
                     "`since` must be a duration such as 1h, 24h or 7d, not `{s}`"
                 )))
