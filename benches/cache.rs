@@ -5,12 +5,14 @@
 //!   `SET … EX`) against `redis-benchmark -t set -P 64` with the same value size (which
 //!   overwrites one key), and against `redis-benchmark -P 64 -r` sending the job's own command,
 //!   `SET key value EX ttl`, to distinct keys;
-//! - purging: an `invalidate_tag` job's keys per second (`SSCAN` batches, one `UNLINK` per key,
-//!   members removed, paced) against a raw loop of pipelined `UNLINK`s of the same keys, each
-//!   under a probe that times a `PING` every 2 ms (p50/p99); the job with its default, adaptive
-//!   pacing and with a fixed 2 ms pause between batches; and a raw loop of the commands any
-//!   tag purge must send (`SSCAN`, one `UNLINK` per key, `SREM`), pipelined, as a second
-//!   baseline. Each purge also gives the share of its time Redis spent on the CPU (`INFO cpu`).
+//! - purging: an `invalidate_tag` job's keys per second with its defaults (`SSCAN` batches of
+//!   500, one `UNLINK` per key, members removed, adaptive pacing), then with a fixed 2 ms pause
+//!   between batches, against a raw loop of pipelined `UNLINK`s of the same keys in the order
+//!   they were written, and the same loop in the tag's order (the order any purge reads them in,
+//!   which costs Redis more CPU per key), each under a probe that times a `PING` every 2 ms
+//!   (p50/p99); and a raw loop of the commands any tag purge must send (`SSCAN`, one `UNLINK`
+//!   per key, `SREM`), pipelined, as a third baseline. Each purge also gives the share of its
+//!   time Redis spent on the CPU (`INFO cpu`).
 //!
 //! `cargo bench -p pitwall --bench cache -- 1000000` (the argument is the keys per run; the
 //! default is the million-key tag).
@@ -31,6 +33,7 @@ use pitwall::store::{SqliteStore, Store};
 use redis::aio::MultiplexedConnection;
 use sqlx::Executor;
 
+/// Keys per pipeline of the warming job and of the raw loops (the purge job keeps its default).
 const BATCH: usize = 1_000;
 
 /// A connection that waits as long as emptying a large database takes.
@@ -81,6 +84,54 @@ async fn busy(c: &mut MultiplexedConnection, cpu_before: f64, took: Duration) ->
 
 fn pct(samples: &[Duration], p: usize) -> f64 {
     samples[(samples.len() * p / 100).min(samples.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Unlinks `keys` in their order, a pipeline of one `UNLINK` per key per batch, under the probe:
+/// keys per second, the share of the time Redis was busy, and the probe's samples.
+async fn unlink_loop(
+    redis: &RedisServer,
+    c: &mut MultiplexedConnection,
+    keys: &[String],
+) -> (f64, f64, Vec<Duration>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let probing = probe(conn(redis).await, stop.clone());
+    let cpu = redis_cpu(c).await;
+    let started = Instant::now();
+    for chunk in keys.chunks(BATCH) {
+        let mut pipe = redis::pipe();
+        for k in chunk {
+            pipe.cmd("UNLINK").arg(k).ignore();
+        }
+        let _: () = pipe.query_async(c).await.unwrap();
+    }
+    let took = started.elapsed();
+    let busy = busy(c, cpu, took).await;
+    stop.store(true, Ordering::Relaxed);
+    (
+        keys.len() as f64 / took.as_secs_f64(),
+        busy,
+        probing.await.unwrap(),
+    )
+}
+
+/// Every member of the set `key`, in the order `SSCAN` reads them (the order any purge takes).
+async fn members(c: &mut MultiplexedConnection, key: &str) -> Vec<String> {
+    let (mut all, mut cursor) = (Vec::new(), 0u64);
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(c)
+            .await
+            .unwrap();
+        all.extend(found);
+        cursor = next;
+        if cursor == 0 {
+            return all;
+        }
+    }
 }
 
 /// Runs one job to its end; its report and wall time.
@@ -229,7 +280,7 @@ async fn main() {
     );
     let mut c = conn(&redis).await;
     println!(
-        "cache jobs, {n} keys per run, values of {size:.0} bytes, batches of {BATCH}; machine: {} cores",
+        "cache jobs, {n} keys per run, values of {size:.0} bytes, raw batches and warming batches of {BATCH}; machine: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
@@ -310,10 +361,7 @@ async fn main() {
     let probing = probe(conn(&redis).await, stop.clone());
     let purge = NewJob {
         target: Some("cache".into()),
-        ..NewJob::new(
-            "invalidate_tag",
-            serde_json::json!({ "tag": "bench", "batch": BATCH }),
-        )
+        ..NewJob::new("invalidate_tag", serde_json::json!({ "tag": "bench" }))
     };
     let cpu = redis_cpu(&mut c).await;
     let (report, took) = run_job(&jobs, &kinds, purge).await;
@@ -329,7 +377,7 @@ async fn main() {
         target: Some("cache".into()),
         ..NewJob::new(
             "invalidate_tag",
-            serde_json::json!({ "tag": "bench", "batch": BATCH, "pause_ms": 2 }),
+            serde_json::json!({ "tag": "bench", "pause_ms": 2 }),
         )
     };
     let cpu = redis_cpu(&mut c).await;
@@ -340,21 +388,12 @@ async fn main() {
     let fixed = n as f64 / took.as_secs_f64();
 
     tag(&mut c).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let probing = probe(conn(&redis).await, stop.clone());
-    let cpu = redis_cpu(&mut c).await;
-    let started = Instant::now();
-    for chunk in (1..=n).collect::<Vec<_>>().chunks(BATCH) {
-        let mut pipe = redis::pipe();
-        for i in chunk {
-            pipe.cmd("UNLINK").arg(format!("item:{i}")).ignore();
-        }
-        let _: () = pipe.query_async(&mut c).await.unwrap();
-    }
-    let raw = n as f64 / started.elapsed().as_secs_f64();
-    let raw_busy = busy(&mut c, cpu, started.elapsed()).await;
-    stop.store(true, Ordering::Relaxed);
-    let raw_probe = probing.await.unwrap();
+    let written: Vec<String> = (1..=n).map(|i| format!("item:{i}")).collect();
+    let (raw, raw_busy, raw_probe) = unlink_loop(&redis, &mut c, &written).await;
+    tag(&mut c).await;
+    let in_tag_order = members(&mut c, "tag:bench").await;
+    let (raw_tagged, raw_tagged_busy, raw_tagged_probe) =
+        unlink_loop(&redis, &mut c, &in_tag_order).await;
 
     // The commands any purge of a tag must send, with nothing else: scan a batch, unlink each
     // member, remove the batch from the tag.
@@ -392,14 +431,21 @@ async fn main() {
         pct(&raw_probe, 99)
     );
     println!(
+        "raw pipelined UNLINK, in the tag's order: {raw_tagged:>9.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline)  Redis busy {raw_tagged_busy:.0} %",
+        pct(&raw_tagged_probe, 50),
+        pct(&raw_tagged_probe, 99),
+        raw_tagged / raw
+    );
+    println!(
         "raw SSCAN + UNLINK each + SREM loop:     {same_commands:>10.0} keys/s  ({:.2} × baseline)  Redis busy {same_busy:.0} %",
         same_commands / raw
     );
     println!(
-        "invalidate_tag job:                      {purged:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline, {:.2} × the same commands; targets ≥ 0.5, p99 < 5 ms)  Redis busy {job_busy:.0} %",
+        "invalidate_tag job:                      {purged:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline, {:.2} × in the tag's order, {:.2} × the same commands; targets ≥ 0.5, p99 < 5 ms)  Redis busy {job_busy:.0} %",
         pct(&job_probe, 50),
         pct(&job_probe, 99),
         purged / raw,
+        purged / raw_tagged,
         purged / same_commands
     );
     println!(
