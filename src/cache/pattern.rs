@@ -3,7 +3,9 @@
 //! the dry run: a bounded scan counts and samples the matches and estimates the rest from
 //! `DBSIZE`. A pattern needs a literal prefix, so `*` can never empty a cache by mistake. On a
 //! cluster every primary is scanned in turn.
-//! Unlinked keys stay named by their tags until `prune_tag` removes them.
+//! Unlinked keys stay named by their tags until `prune_tag` removes them. The report's
+//! `already_gone` may count a key twice, as `SCAN` may return it twice while the keyspace
+//! shrinks; `unlinked` is exact.
 
 use std::time::Duration;
 
