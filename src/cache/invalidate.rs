@@ -561,7 +561,7 @@ impl JobKind for InvalidateTag {
             layout,
             batch: spec.batch,
         };
-        let (mut unlinked, mut gone) = (0u64, 0u64);
+        let (mut unlinked, mut gone, mut left) = (0u64, 0u64, total);
         for _ in 0..PASSES {
             let mut pass = Pass::start(&mut ks, &tag).await.map_err(JobError::Failed)?;
             loop {
@@ -587,17 +587,13 @@ impl JobKind for InvalidateTag {
                     spec.pacing.rest(started).await;
                 }
             }
-            if count(ks.link_for(&tag.key), &tag.key, layout)
+            left = count(ks.link_for(&tag.key), &tag.key, layout)
                 .await
-                .map_err(JobError::Failed)?
-                == 0
-            {
+                .map_err(JobError::Failed)?;
+            if left == 0 {
                 break;
             }
         }
-        let left = count(ks.link_for(&tag.key), &tag.key, layout)
-            .await
-            .map_err(JobError::Failed)?;
         ctx.checkpoint(Checkpoint {
             done: unlinked + gone,
             total: Some(unlinked + gone),
