@@ -86,32 +86,39 @@ fn pct(samples: &[Duration], p: usize) -> f64 {
     samples[(samples.len() * p / 100).min(samples.len() - 1)].as_secs_f64() * 1000.0
 }
 
-/// Unlinks `keys` in their order, a pipeline of one `UNLINK` per key per batch, under the probe:
-/// keys per second, the share of the time Redis was busy, and the probe's samples.
-async fn unlink_loop(
+/// Runs `work` under the probe: what it gives, how long it took, the share of that time Redis
+/// was busy, and the probe's samples.
+async fn under_probe<T>(
     redis: &RedisServer,
-    c: &mut MultiplexedConnection,
-    keys: &[String],
-) -> (f64, f64, Vec<Duration>) {
+    work: impl Future<Output = T>,
+) -> (T, Duration, f64, Vec<Duration>) {
+    let mut c = conn(redis).await;
     let stop = Arc::new(AtomicBool::new(false));
     let probing = probe(conn(redis).await, stop.clone());
-    let cpu = redis_cpu(c).await;
+    let cpu = redis_cpu(&mut c).await;
     let started = Instant::now();
-    for chunk in keys.chunks(BATCH) {
-        let mut pipe = redis::pipe();
-        for k in chunk {
-            pipe.cmd("UNLINK").arg(k).ignore();
-        }
-        let _: () = pipe.query_async(c).await.unwrap();
-    }
+    let out = work.await;
     let took = started.elapsed();
-    let busy = busy(c, cpu, took).await;
+    let busy = busy(&mut c, cpu, took).await;
     stop.store(true, Ordering::Relaxed);
-    (
-        keys.len() as f64 / took.as_secs_f64(),
-        busy,
-        probing.await.unwrap(),
-    )
+    (out, took, busy, probing.await.unwrap())
+}
+
+/// Unlinks `keys` in their order, a pipeline of one `UNLINK` per key per batch, under the probe:
+/// keys per second, the share of the time Redis was busy, and the probe's samples.
+async fn unlink_loop(redis: &RedisServer, keys: &[String]) -> (f64, f64, Vec<Duration>) {
+    let mut c = conn(redis).await;
+    let ((), took, busy, samples) = under_probe(redis, async {
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.cmd("UNLINK").arg(k).ignore();
+            }
+            let _: () = pipe.query_async(&mut c).await.unwrap();
+        }
+    })
+    .await;
+    (keys.len() as f64 / took.as_secs_f64(), busy, samples)
 }
 
 /// Every member of the set `key`, in the order `SSCAN` reads them (the order any purge takes).
@@ -357,22 +364,15 @@ async fn main() {
         }
     };
     tag(&mut c).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let probing = probe(conn(&redis).await, stop.clone());
     let purge = NewJob {
         target: Some("cache".into()),
         ..NewJob::new("invalidate_tag", serde_json::json!({ "tag": "bench" }))
     };
-    let cpu = redis_cpu(&mut c).await;
-    let (report, took) = run_job(&jobs, &kinds, purge).await;
-    stop.store(true, Ordering::Relaxed);
-    let job_busy = busy(&mut c, cpu, took).await;
-    let job_probe = probing.await.unwrap();
+    let ((report, _), took, job_busy, job_probe) =
+        under_probe(&redis, run_job(&jobs, &kinds, purge)).await;
     assert_eq!(report["unlinked"], n as u64, "{report}");
     let purged = n as f64 / took.as_secs_f64();
     tag(&mut c).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let probing = probe(conn(&redis).await, stop.clone());
     let purge = NewJob {
         target: Some("cache".into()),
         ..NewJob::new(
@@ -380,20 +380,16 @@ async fn main() {
             serde_json::json!({ "tag": "bench", "pause_ms": 2 }),
         )
     };
-    let cpu = redis_cpu(&mut c).await;
-    let (_, took) = run_job(&jobs, &kinds, purge).await;
-    stop.store(true, Ordering::Relaxed);
-    let fixed_busy = busy(&mut c, cpu, took).await;
-    let fixed_probe = probing.await.unwrap();
+    let (_, took, fixed_busy, fixed_probe) =
+        under_probe(&redis, run_job(&jobs, &kinds, purge)).await;
     let fixed = n as f64 / took.as_secs_f64();
 
     tag(&mut c).await;
     let written: Vec<String> = (1..=n).map(|i| format!("item:{i}")).collect();
-    let (raw, raw_busy, raw_probe) = unlink_loop(&redis, &mut c, &written).await;
+    let (raw, raw_busy, raw_probe) = unlink_loop(&redis, &written).await;
     tag(&mut c).await;
     let in_tag_order = members(&mut c, "tag:bench").await;
-    let (raw_tagged, raw_tagged_busy, raw_tagged_probe) =
-        unlink_loop(&redis, &mut c, &in_tag_order).await;
+    let (raw_tagged, raw_tagged_busy, raw_tagged_probe) = unlink_loop(&redis, &in_tag_order).await;
 
     // The commands any purge of a tag must send, with nothing else: scan a batch, unlink each
     // member, remove the batch from the tag.
