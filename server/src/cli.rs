@@ -873,7 +873,6 @@ async fn queue_jobs(
 /// `pitwall cache tags`: the tag registry of one Redis target.
 async fn cache_tags(config: &Config, target: &str, start: &str, json: bool) -> Result<(), Error> {
     use pitwall::Unit;
-    use pitwall::cache::TagLayout;
     let caches = pitwall::cache::inspect::Caches::new(&config.targets, config.telemetry.timeout);
     let registry = caches.tags(target, start).await.map_err(Error::Cache)?;
     if json {
@@ -887,14 +886,11 @@ async fn cache_tags(config: &Config, target: &str, start: &str, json: bool) -> R
         println!("no tag under {}{start}*", registry.prefix);
     }
     for t in &registry.tags {
-        let layout = match t.layout {
-            TagLayout::Set => "set",
-            TagLayout::SortedSet => "sorted set",
-        };
         println!(
-            "{}  ({}, {layout}): members {}, stale {}, memory {}",
+            "{}  ({}, {}): members {}, stale {}, memory {}",
             t.name,
             t.key,
+            t.layout,
             Unit::Count.format(t.members as f64),
             t.stale_text(),
             Unit::Bytes.format_or_dash(t.memory_bytes.map(|b| b as f64)),

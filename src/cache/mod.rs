@@ -220,6 +220,16 @@ pub enum TagLayout {
     SortedSet,
 }
 
+impl std::fmt::Display for TagLayout {
+    /// How the console and the CLI name the layout.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Set => "set",
+            Self::SortedSet => "sorted set (by expiry)",
+        })
+    }
+}
+
 /// One tag and the state of its members.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TagInfo {
