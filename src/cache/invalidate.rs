@@ -80,6 +80,18 @@ pub(super) struct Spec {
     pub pacing: Pacing,
 }
 
+impl Spec {
+    /// The plan's line for the scan of the tag at `key`, batch by batch.
+    pub fn scan_statement(&self, key: &str, layout: TagLayout) -> String {
+        format!(
+            "{} {key} <cursor> COUNT {} (in batches, {})",
+            commands(layout).scan,
+            self.batch,
+            self.pacing
+        )
+    }
+}
+
 /// How a job on a tag paces its batches.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Pacing {
@@ -488,12 +500,7 @@ impl JobKind for InvalidateTag {
             members,
         } = open_tag(&self.targets, target, &spec.tag).await?;
         let link = ks.link_for(&key);
-        let Commands {
-            random,
-            scan,
-            remove,
-            ..
-        } = commands(layout);
+        let Commands { random, remove, .. } = commands(layout);
         let sample: Vec<String> = link
             .query(async |c| {
                 redis::cmd(random)
@@ -503,10 +510,7 @@ impl JobKind for InvalidateTag {
                     .await
             })
             .await?;
-        let mut statements = vec![format!(
-            "{scan} {key} <cursor> COUNT {} (in batches, {})",
-            spec.batch, spec.pacing
-        )];
+        let mut statements = vec![spec.scan_statement(&key, layout)];
         statements.extend(sample.iter().map(|k| format!("UNLINK {k}")));
         if members as usize > sample.len() {
             statements.push(format!(

@@ -63,7 +63,6 @@ impl JobKind for PruneTag {
         } = open_tag(&self.targets, target, &spec.tag).await?;
         let (_, first) = batch(ks.link_for(&key), &key, layout, 0, super::TAG_SAMPLE).await?;
         let gone = missing(&mut ks, &first).await?;
-        let c = commands(layout);
         Ok(Plan {
             summary: format!(
                 "Checks the {members} members of tag `{}` ({key}) with one EXISTS each, in \
@@ -75,12 +74,12 @@ impl JobKind for PruneTag {
                 first.len()
             ),
             statements: vec![
-                format!(
-                    "{} {key} <cursor> COUNT {} (in batches, {})",
-                    c.scan, spec.batch, spec.pacing
-                ),
+                spec.scan_statement(&key, layout),
                 "EXISTS <member> (one per member, pipelined)".into(),
-                format!("{} {key} <the batch's missing members>", c.remove),
+                format!(
+                    "{} {key} <the batch's missing members>",
+                    commands(layout).remove
+                ),
             ],
             total: Some(members),
             destructive: false,
