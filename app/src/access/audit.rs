@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use pitwall::access::{AuditFilter, AuditRecord};
 use pitwall::format_utc;
 
-use crate::components::older_href;
+use crate::components::{Col, Columns, older_href};
 
 use super::api::audit_log;
 
@@ -80,18 +80,11 @@ pub fn AuditTable(rows: Vec<AuditRecord>) -> impl IntoView {
     view! {
         <div class="wide">
             <table aria-label="Audit log">
-                <thead>
-                    <tr>
-                        <th scope="col">"Time"</th>
-                        <th scope="col">"Actor"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Action"</th>
-                        <th scope="col">"Object"</th>
-                        <th scope="col">"Parameters"</th>
-                        <th scope="col">"Outcome"</th>
-                        <th scope="col">"Client"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Time"), Col::Text("Actor"), Col::Text("Role"), Col::Text("Action"),
+                    Col::Text("Object"), Col::Text("Parameters"), Col::Text("Outcome"),
+                    Col::Text("Client"),
+                ] />
                 <tbody>
                     {rows
                         .into_iter()

@@ -8,7 +8,7 @@ use pitwall::format_utc;
 
 use super::api::{AddUser, RemoveUser, SetPassword, SetRole, list_users};
 use super::{Session, missing_role};
-use crate::components::ActionResult;
+use crate::components::{ActionResult, Col, Columns};
 
 /// The Users page.
 #[component]
@@ -67,16 +67,10 @@ fn UserTable(
     view! {
         <div class="wide">
             <table aria-label="Users">
-                <thead>
-                    <tr>
-                        <th scope="col">"User"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Sessions"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Actions"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("User"), Col::Text("Role"), Col::Text("Created"),
+                    Col::Text("Sessions"), Col::Text("State"), Col::Text("Actions"),
+                ] />
                 <tbody>
                     {list
                         .into_iter()

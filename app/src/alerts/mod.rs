@@ -18,7 +18,7 @@ use pitwall::access::Role;
 use pitwall::alerts::{AlertState, Episode, OnCallAlert, Silence};
 
 use crate::access::Session;
-use crate::components::{ActionResult, card, refresh_every};
+use crate::components::{ActionResult, Col, Columns, card, refresh_every};
 use api::{AckAlert, ExpireSilence, SilenceAlerts, alert_history, alerts_now};
 
 /// What an operator chose to act on from a row: its key and how people call it.
@@ -170,20 +170,12 @@ fn table(
     } else {
         view! {
             <table aria-label=label>
-                <thead>
-                    <tr>
-                        <th scope="col">"Alert"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Severity"</th>
-                        <th scope="col">"Target"</th>
-                        <th scope="col">"Since"</th>
-                        <th scope="col" class="num">"Value"</th>
-                        <th scope="col" class="num">"Threshold"</th>
-                        <th scope="col">"Summary"</th>
-                        <th scope="col">"Links"</th>
-                        <th scope="col">"On it"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Alert"), Col::Text("State"), Col::Text("Severity"),
+                    Col::Text("Target"), Col::Text("Since"), Col::Num("Value"),
+                    Col::Num("Threshold"), Col::Text("Summary"), Col::Text("Links"),
+                    Col::Text("On it"),
+                ] />
                 <tbody>
                     {list.into_iter().map(|a| row(a, now, act, chosen, matchers)).collect_view()}
                 </tbody>
@@ -286,16 +278,10 @@ fn silences(
     } else {
         view! {
             <table aria-label="Silences">
-                <thead>
-                    <tr>
-                        <th scope="col">"#"</th>
-                        <th scope="col">"Matchers"</th>
-                        <th scope="col">"Comment"</th>
-                        <th scope="col">"By"</th>
-                        <th scope="col">"Ends"</th>
-                        <th scope="col">"State"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("#"), Col::Text("Matchers"), Col::Text("Comment"), Col::Text("By"),
+                    Col::Text("Ends"), Col::Text("State"),
+                ] />
                 <tbody>
                     {list.into_iter().map(|s| {
                         let active = s.active(now);
@@ -345,18 +331,11 @@ fn history_table(list: Vec<Episode>, before: RwSignal<Option<i64>>) -> impl Into
     } else {
         view! {
             <table aria-label="Alert history">
-                <thead>
-                    <tr>
-                        <th scope="col">"Alert"</th>
-                        <th scope="col">"Target"</th>
-                        <th scope="col">"Severity"</th>
-                        <th scope="col">"Fired"</th>
-                        <th scope="col">"Resolved"</th>
-                        <th scope="col" class="num">"Lasted"</th>
-                        <th scope="col">"Acknowledged"</th>
-                        <th scope="col">"Chart"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Alert"), Col::Text("Target"), Col::Text("Severity"),
+                    Col::Text("Fired"), Col::Text("Resolved"), Col::Num("Lasted"),
+                    Col::Text("Acknowledged"), Col::Text("Chart"),
+                ] />
                 <tbody>
                     {list.into_iter().map(|e| {
                         let lasted = e.ended_ms.map(|end| Unit::Seconds.format(end.saturating_sub(e.started_ms) as f64 / 1000.0));

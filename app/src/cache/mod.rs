@@ -14,12 +14,12 @@ use pitwall::Unit;
 use pitwall::cache::keyspace::{KeyspaceReport, TTL_BUCKETS};
 use pitwall::cache::recipe::Recipe;
 use pitwall::cache::{
-    CacheDetails, DbKeys, HitCounter, Latency, NodeFacts, ServerFacts, Setting, SlowLog, TagLayout,
+    CacheDetails, DbKeys, HitCounter, Latency, NodeFacts, ServerFacts, Setting, SlowLog,
     TagRegistry,
 };
 use pitwall::telemetry::{Family, Reading, Snapshot, metric};
 
-use crate::components::{Figure, FigureGrid, panel_card};
+use crate::components::{Col, Columns, Figure, FigureGrid, panel_card};
 use crate::components::{query_with, refresh_every, target_picker};
 use crate::jobs::start_link;
 use crate::live::Live;
@@ -122,16 +122,10 @@ fn AppCaches(target: String, counters: Vec<HitCounter>, first: Option<Reading>) 
             <h2>"Application caches"</h2>
             <p class="hint">"From each application's own hit and miss counters: the true hit rate of that cache, live. Savings are at the current rate."</p>
             <table aria-label="Application hit rates">
-                <thead>
-                    <tr>
-                        <th scope="col">"Cache"</th>
-                        <th scope="col" class="num">"Hit rate"</th>
-                        <th scope="col" class="num">"Hits"</th>
-                        <th scope="col" class="num">"Misses"</th>
-                        <th scope="col" class="num">"Calls saved per hour"</th>
-                        <th scope="col" class="num">"Cost saved per hour"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Cache"), Col::Num("Hit rate"), Col::Num("Hits"), Col::Num("Misses"),
+                    Col::Num("Calls saved per hour"), Col::Num("Cost saved per hour"),
+                ] />
                 <tbody>
                     {counters.into_iter().map(|c| {
                         let name = c.name.clone();
@@ -246,22 +240,13 @@ fn tag_table(target: &str, r: TagRegistry) -> impl IntoView {
         // Up to 200 rows: they scroll inside the panel, so the panels below stay in reach.
         <div class="scroll" role="region" aria-label="Tag list" tabindex="0">
             <table aria-label="Tags">
-                <thead>
-                    <tr>
-                        <th scope="col">"Tag"</th>
-                        <th scope="col">"Layout"</th>
-                        <th scope="col" class="num">"Members"</th>
-                        <th scope="col" class="num">"Stale"</th>
-                        <th scope="col" class="num">"Memory"</th>
-                        <th scope="col">"Actions"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Tag"), Col::Text("Layout"), Col::Num("Members"), Col::Num("Stale"),
+                    Col::Num("Memory"), Col::Text("Actions"),
+                ] />
                 <tbody>
                     {r.tags.into_iter().map(|t| {
-                        let layout = match t.layout {
-                            TagLayout::Set => "set",
-                            TagLayout::SortedSet => "sorted set (by expiry)",
-                        };
+                        let layout = t.layout.to_string();
                         let name = t.name.clone();
                         let invalidate = start_link("invalidate_tag", target, &serde_json::json!({ "tag": t.name }));
                         let prune = start_link("prune_tag", target, &serde_json::json!({ "tag": t.name }));
@@ -386,16 +371,10 @@ fn keyspace_report(a: KeyspaceAnalysis) -> impl IntoView {
         </table>
         {(!policies.is_empty()).then(|| view! {
             <table aria-label="TTL policies">
-                <thead>
-                    <tr>
-                        <th scope="col">"Prefix"</th>
-                        <th scope="col" class="num">"Longest TTL"</th>
-                        <th scope="col" class="num">"Keys"</th>
-                        <th scope="col" class="num">"No TTL"</th>
-                        <th scope="col" class="num">"TTL too long"</th>
-                        <th scope="col">"Examples"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Prefix"), Col::Num("Longest TTL"), Col::Num("Keys"),
+                    Col::Num("No TTL"), Col::Num("TTL too long"), Col::Text("Examples"),
+                ] />
                 <tbody>
                     {policies.into_iter().map(|p| {
                         let kept = p.kept();
@@ -415,14 +394,9 @@ fn keyspace_report(a: KeyspaceAnalysis) -> impl IntoView {
         })}
         {(!top_keys.is_empty()).then(|| view! {
             <table aria-label="Largest keys">
-                <thead>
-                    <tr>
-                        <th scope="col">"Key"</th>
-                        <th scope="col">"Type"</th>
-                        <th scope="col" class="num">"Memory"</th>
-                        <th scope="col" class="num">"TTL"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Key"), Col::Text("Type"), Col::Num("Memory"), Col::Num("TTL"),
+                ] />
                 <tbody>
                     {top_keys.into_iter().map(|k| view! {
                         <tr>
@@ -450,18 +424,11 @@ fn recipes(target: &str, list: Vec<Recipe>) -> AnyView {
     } else {
         view! {
             <table aria-label="Warming recipes">
-                <thead>
-                    <tr>
-                        <th scope="col">"Recipe"</th>
-                        <th scope="col">"Source"</th>
-                        <th scope="col">"Key"</th>
-                        <th scope="col">"TTL"</th>
-                        <th scope="col">"Tags"</th>
-                        <th scope="col">"Refresh-ahead"</th>
-                        <th scope="col">"Schedule"</th>
-                        <th scope="col">"Run"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Recipe"), Col::Text("Source"), Col::Text("Key"), Col::Text("TTL"),
+                    Col::Text("Tags"), Col::Text("Refresh-ahead"), Col::Text("Schedule"),
+                    Col::Text("Run"),
+                ] />
                 <tbody>
                     {list.into_iter().map(|r| {
                         let warm = start_link("warm_cache", target, &serde_json::json!({ "recipe": r.name }));
@@ -500,17 +467,10 @@ fn cluster_nodes(list: Vec<NodeFacts>) -> impl IntoView {
     view! {
         <p class="hint">{format!("{} primaries, {} keys in all. Jobs send each key's commands to the primary serving its slot and scan every primary.", list.len(), Unit::Count.format(total as f64))}</p>
         <table aria-label="Cluster nodes">
-            <thead>
-                <tr>
-                    <th scope="col">"Primary"</th>
-                    <th scope="col" class="num">"Slots"</th>
-                    <th scope="col" class="num">"Keys"</th>
-                    <th scope="col" class="num">"Memory"</th>
-                    <th scope="col" class="num">"Operations"</th>
-                    <th scope="col" class="num">"Hit rate"</th>
-                    <th scope="col" class="num">"Clients"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Text("Primary"), Col::Num("Slots"), Col::Num("Keys"), Col::Num("Memory"),
+                Col::Num("Operations"), Col::Num("Hit rate"), Col::Num("Clients"),
+            ] />
             <tbody>
                 {list.into_iter().map(|n| view! {
                     <tr>
@@ -551,15 +511,10 @@ fn keyspace(list: Vec<DbKeys>) -> impl IntoView {
     }
     view! {
         <table aria-label="Keys per database">
-            <thead>
-                <tr>
-                    <th scope="col">"Database"</th>
-                    <th scope="col" class="num">"Keys"</th>
-                    <th scope="col" class="num">"With a TTL"</th>
-                    <th scope="col" class="num">"Without"</th>
-                    <th scope="col" class="num">"Mean TTL left"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Text("Database"), Col::Num("Keys"), Col::Num("With a TTL"),
+                Col::Num("Without"), Col::Num("Mean TTL left"),
+            ] />
             <tbody>
                 {list.into_iter().map(|k| view! {
                     <tr>
@@ -652,14 +607,10 @@ fn latency(now: u64, l: Latency) -> impl IntoView {
         } else {
             view! {
                 <table aria-label="Latency spikes">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Event"</th>
-                            <th scope="col" class="num">"Latest"</th>
-                            <th scope="col">"When"</th>
-                            <th scope="col" class="num">"Largest"</th>
-                        </tr>
-                    </thead>
+                    <Columns of=&[
+                        Col::Text("Event"), Col::Num("Latest"), Col::Text("When"),
+                        Col::Num("Largest"),
+                    ] />
                     <tbody>
                         {l.events.into_iter().map(|e| view! {
                             <tr>

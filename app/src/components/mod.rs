@@ -2,6 +2,7 @@
 
 mod action_result;
 mod chart;
+mod columns;
 mod figure;
 mod pager;
 mod panel;
@@ -12,6 +13,7 @@ mod target_picker;
 
 pub use action_result::ActionResult;
 pub use chart::TimeChart;
+pub use columns::{Col, Columns};
 pub use figure::{Figure, FigureGrid, health_text};
 pub use pager::older_href;
 pub use panel::{card, panel_card};

@@ -11,6 +11,7 @@ use super::api::{
     Catalogue, MintEmbedToken, RevokeEmbedToken, TokenList, embed_catalogue, embed_tokens,
 };
 use crate::access::{Session, missing_role};
+use crate::components::{Col, Columns};
 
 /// The Embeds page.
 #[component]
@@ -169,13 +170,11 @@ fn TokenTable(
                         Ok(TokenList { at_ms: now, tokens: list }) => {
                             view! {
                                 <table aria-label="Embed tokens">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Token"</th><th scope="col">"Label"</th><th scope="col">"Opens"</th>
-                                            <th scope="col">"Minted by"</th><th scope="col">"Expires"</th><th scope="col">"State"</th>
-                                            <th scope="col">"Actions"</th>
-                                        </tr>
-                                    </thead>
+                                    <Columns of=&[
+                                        Col::Text("Token"), Col::Text("Label"), Col::Text("Opens"),
+                                        Col::Text("Minted by"), Col::Text("Expires"),
+                                        Col::Text("State"), Col::Text("Actions"),
+                                    ] />
                                     <tbody>
                                         {list.into_iter().map(|t| {
                                             let state = t.state(now);

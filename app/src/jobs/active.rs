@@ -6,6 +6,7 @@ use pitwall::jobs::{JobState, JobSummary};
 
 use super::api::{CancelJob, active_jobs};
 use crate::access::{Session, missing_role};
+use crate::components::{Col, Columns};
 use crate::live::LiveJobs;
 
 /// `12 / 40 · waiting · 3.9/s · 7 s left`
@@ -61,13 +62,12 @@ pub fn ActiveJobsTable() -> impl IntoView {
                                     fallback=|| view! { <p class="muted">"No job is running or waiting."</p> }
                                 >
                                     <table aria-label="Running and queued jobs">
-                                        <thead>
-                                            <tr>
-                                                <th scope="col">"Job"</th><th scope="col">"Kind"</th><th scope="col">"Target"</th>
-                                                <th scope="col">"Priority"</th><th scope="col">"State"</th><th scope="col">"Progress"</th>
-                                                <th scope="col">"Requested by"</th><th scope="col">"Actions"</th>
-                                            </tr>
-                                        </thead>
+                                        <Columns of=&[
+                                            Col::Text("Job"), Col::Text("Kind"),
+                                            Col::Text("Target"), Col::Text("Priority"),
+                                            Col::Text("State"), Col::Text("Progress"),
+                                            Col::Text("Requested by"), Col::Text("Actions"),
+                                        ] />
                                         <tbody>
                                             <For
                                                 each=move || jobs.get()

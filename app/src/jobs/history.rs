@@ -10,7 +10,7 @@ use pitwall::jobs::{JobFilter, JobState, JobSummary};
 use super::active::progress_text;
 use super::api::{BulkJobs, BulkPreview, job_history};
 use crate::access::{Session, missing_role};
-use crate::components::older_href;
+use crate::components::{Col, Columns, older_href};
 
 const PAGE: u32 = 50;
 const SINCE: [(&str, &str); 4] = [
@@ -103,13 +103,11 @@ pub fn JobHistory() -> impl IntoView {
 fn HistoryTable(rows: Vec<JobSummary>) -> impl IntoView {
     view! {
         <table aria-label="Job history">
-            <thead>
-                <tr>
-                    <th scope="col">"Job"</th><th scope="col">"Kind"</th><th scope="col">"Target"</th>
-                    <th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Requested by"</th>
-                    <th scope="col">"Created"</th><th scope="col">"Finished"</th><th scope="col">"Progress or error"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Text("Job"), Col::Text("Kind"), Col::Text("Target"), Col::Text("State"),
+                Col::Text("Attempts"), Col::Text("Requested by"), Col::Text("Created"),
+                Col::Text("Finished"), Col::Text("Progress or error"),
+            ] />
             <tbody>
                 {rows.into_iter().map(|j| {
                     let detail = j.last_error.clone().filter(|_| j.state != JobState::Succeeded).unwrap_or_else(|| progress_text(&j));

@@ -12,7 +12,7 @@ use api::{RecheckTargets, target_statuses};
 use pitwall::access::Role;
 
 use crate::access::{Session, missing_role};
-use crate::components::FigureGrid;
+use crate::components::{Col, Columns, FigureGrid};
 use crate::live::LiveTargets;
 use headline::headlines;
 
@@ -87,17 +87,11 @@ fn TargetTable(statuses: Vec<TargetStatus>) -> impl IntoView {
     view! {
         <div class="wide">
             <table class="targets" aria-label="Targets">
-                <thead>
-                    <tr>
-                        <th scope="col">"Target"</th>
-                        <th scope="col">"Kind"</th>
-                        <th scope="col">"Address"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Version"</th>
-                        <th scope="col" class="num">"Latency"</th>
-                        <th scope="col">"Since"</th>
-                    </tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Target"), Col::Text("Kind"), Col::Text("Address"),
+                    Col::Text("State"), Col::Text("Version"), Col::Num("Latency"),
+                    Col::Text("Since"),
+                ] />
                 <tbody>
                     {statuses.into_iter().map(|s| view! { <TargetRow status=s/> }).collect_view()}
                 </tbody>

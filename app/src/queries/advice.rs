@@ -9,6 +9,7 @@ use pitwall::postgres::{Advice, FindingKind, IndexFinding, IndexMethod, Suggesti
 
 use super::api::{index_advice, index_health};
 use super::headline;
+use crate::components::{Col, Columns};
 
 /// The link to the Jobs page with the `create_index` job of `s` filled in.
 fn job_link(target: &str, s: &Suggestion) -> String {
@@ -121,16 +122,10 @@ fn findings(list: Vec<IndexFinding>) -> impl IntoView {
     }
     view! {
         <table aria-label="Index findings">
-            <thead>
-                <tr>
-                    <th scope="col">"Index"</th>
-                    <th scope="col">"Finding"</th>
-                    <th scope="col">"Table"</th>
-                    <th scope="col" class="num">"Size"</th>
-                    <th scope="col" class="num">"Scans"</th>
-                    <th scope="col">"Why and the fix"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Text("Index"), Col::Text("Finding"), Col::Text("Table"), Col::Num("Size"),
+                Col::Num("Scans"), Col::Text("Why and the fix"),
+            ] />
             <tbody>
                 {list.into_iter().map(|f| {
                     let kind = match f.kind {

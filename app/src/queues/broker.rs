@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use pitwall::Unit;
 use pitwall::telemetry::{Family, Point, Reading, Snapshot, metric};
 
-use crate::components::{Sparkline, TimeChart, follow, health_text, query_with};
+use crate::components::{Col, Columns, Sparkline, TimeChart, follow, health_text, query_with};
 use crate::live::Live;
 
 /// A rate, marked as a lower bound when the broker could not count it exactly.
@@ -123,16 +123,10 @@ pub fn BrokerSection(
                 }
             >
                 <table aria-label=format!("Workers on {name}")>
-                    <thead>
-                        <tr>
-                            <th scope="col">"Worker"</th>
-                            <th scope="col">"State"</th>
-                            <th scope="col" class="num">"Running"</th>
-                            <th scope="col" class="num">"Completed"</th>
-                            <th scope="col" class="num">"Last heartbeat"</th>
-                            <th scope="col" class="num">"Load"</th>
-                        </tr>
-                    </thead>
+                    <Columns of=&[
+                        Col::Text("Worker"), Col::Text("State"), Col::Num("Running"),
+                        Col::Num("Completed"), Col::Num("Last heartbeat"), Col::Num("Load"),
+                    ] />
                     <tbody>
                         <For each=move || workers.get() key=|w| w.clone() let:worker>
                             {

@@ -8,7 +8,7 @@ use pitwall::Unit;
 use pitwall::queues::Message;
 
 use super::api::peek_queue;
-use crate::components::query_with;
+use crate::components::{Col, Columns, query_with};
 
 /// How many messages a peek shows.
 const COUNT: usize = 20;
@@ -66,18 +66,10 @@ pub fn PeekPanel() -> impl IntoView {
 fn table(queue: &str, list: Vec<Message>) -> impl IntoView {
     view! {
         <table aria-label=format!("Messages on {queue}")>
-            <thead>
-                <tr>
-                    <th scope="col" class="num">"#"</th>
-                    <th scope="col">"Task"</th>
-                    <th scope="col">"ID"</th>
-                    <th scope="col">"Arguments"</th>
-                    <th scope="col" class="num">"Priority"</th>
-                    <th scope="col" class="num">"Retries"</th>
-                    <th scope="col">"ETA"</th>
-                    <th scope="col" class="num">"Size"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Num("#"), Col::Text("Task"), Col::Text("ID"), Col::Text("Arguments"),
+                Col::Num("Priority"), Col::Num("Retries"), Col::Text("ETA"), Col::Num("Size"),
+            ] />
             <tbody>
                 {list
                     .into_iter()

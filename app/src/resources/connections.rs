@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use pitwall::TargetStatus;
 use pitwall::telemetry::{Family, Snapshot, metric};
 
+use crate::components::{Col, Columns};
 use crate::live::Live;
 use crate::live::api::telemetry_snapshot;
 use crate::overview::api::target_statuses;
@@ -54,13 +55,10 @@ pub fn Connections() -> impl IntoView {
                             let rows = move || live.0.with(|s| counts(s.as_ref().unwrap_or(&first)));
                             view! {
                                 <table aria-label="Connections to targets">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Endpoint"</th>
-                                            <th scope="col">"Targets"</th>
-                                            <th scope="col">"Open connections"</th>
-                                        </tr>
-                                    </thead>
+                                    <Columns of=&[
+                                        Col::Text("Endpoint"), Col::Text("Targets"),
+                                        Col::Text("Open connections"),
+                                    ] />
                                     <tbody>
                                         {move || rows().into_iter().map(|(endpoint, n)| {
                                             let names = targets_at(&targets, &endpoint);

@@ -14,7 +14,7 @@ use pitwall::postgres::health::{
     CacheHit, Connections, DatabaseHealth, SequenceUse, Session, TableHealth, Wraparound, XidAge,
 };
 
-use crate::components::panel_card;
+use crate::components::{Col, Columns, panel_card};
 use crate::components::{refresh_every, target_picker};
 use crate::jobs::start_link;
 use crate::queries::headline;
@@ -202,18 +202,11 @@ fn sessions(list: Vec<Session>, long_ms: u64, idle_ms: u64) -> impl IntoView {
     view! {
         <p class="hint">{hint}</p>
         <table aria-label="Sessions to look at">
-            <thead>
-                <tr>
-                    <th scope="col" class="num">"PID"</th>
-                    <th scope="col">"Why"</th>
-                    <th scope="col">"Who"</th>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Waits for"</th>
-                    <th scope="col" class="num">"Transaction"</th>
-                    <th scope="col" class="num">"Statement"</th>
-                    <th scope="col">"Query"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Num("PID"), Col::Text("Why"), Col::Text("Who"), Col::Text("State"),
+                Col::Text("Waits for"), Col::Num("Transaction"), Col::Num("Statement"),
+                Col::Text("Query"),
+            ] />
             <tbody>
                 {list.into_iter().map(|s| {
                     let who = format!(
@@ -265,21 +258,12 @@ fn tables(target: &str, now: u64, list: Vec<TableHealth>) -> impl IntoView {
     view! {
         <p class="hint">"Biggest first. Dead rows per live row; autovacuum starts past its threshold. Scans and hit rates count since statistics were reset; growth since the oldest size this console kept over the last day."</p>
         <table aria-label=format!("Tables of {target}")>
-            <thead>
-                <tr>
-                    <th scope="col">"Table"</th>
-                    <th scope="col" class="num">"Rows"</th>
-                    <th scope="col" class="num">"Dead rows"</th>
-                    <th scope="col" class="num">"Index scans"</th>
-                    <th scope="col">"Vacuumed"</th>
-                    <th scope="col">"Analyzed"</th>
-                    <th scope="col" class="num">"Size"</th>
-                    <th scope="col" class="num">"Indexes"</th>
-                    <th scope="col" class="num">"Growth"</th>
-                    <th scope="col" class="num">"Heap hit"</th>
-                    <th scope="col">"Maintenance"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Text("Table"), Col::Num("Rows"), Col::Num("Dead rows"),
+                Col::Num("Index scans"), Col::Text("Vacuumed"), Col::Text("Analyzed"),
+                Col::Num("Size"), Col::Num("Indexes"), Col::Num("Growth"), Col::Num("Heap hit"),
+                Col::Text("Maintenance"),
+            ] />
             <tbody>
                 {list.into_iter().map(|t| {
                     let name = t.qualified();
@@ -334,16 +318,10 @@ fn sequences(list: Vec<SequenceUse>, danger: f64) -> impl IntoView {
             Unit::Percent.format(danger * 100.0)
         )}</p>
         <table aria-label="Sequences">
-            <thead>
-                <tr>
-                    <th scope="col">"Sequence"</th>
-                    <th scope="col">"Column"</th>
-                    <th scope="col">"Type"</th>
-                    <th scope="col" class="num">"Last value"</th>
-                    <th scope="col" class="num">"Limit"</th>
-                    <th scope="col" class="num">"Used"</th>
-                </tr>
-            </thead>
+            <Columns of=&[
+                Col::Text("Sequence"), Col::Text("Column"), Col::Text("Type"),
+                Col::Num("Last value"), Col::Num("Limit"), Col::Num("Used"),
+            ] />
             <tbody>
                 {list.into_iter().map(|s| view! {
                     <tr>
