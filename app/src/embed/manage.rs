@@ -71,9 +71,7 @@ fn PanelTable(catalogue: Catalogue) -> impl IntoView {
                 <code>"token"</code> "; a viewer signed in to Pitwall needs no token."
             </p>
             <table aria-label="Panels">
-                <thead>
-                    <tr><th scope="col">"Panel"</th><th scope="col">"Shows"</th><th scope="col">"Address"</th></tr>
-                </thead>
+                <Columns of=&[Col::Text("Panel"), Col::Text("Shows"), Col::Text("Address")] />
                 <tbody>
                     {catalogue.panels.into_iter().map(|p| {
                         let href = format!("/embed/{}?from=now-1h&refresh=30s", p.id);

@@ -11,6 +11,7 @@ use pitwall::jobs::JobState;
 use super::active::progress_text;
 use super::api::{CancelJob, JobView, RetryJob, job_detail};
 use crate::access::{AuditTable, Session, missing_role};
+use crate::components::{Col, Columns};
 use crate::live::LiveJobs;
 
 /// The job page.
@@ -131,10 +132,10 @@ fn Detail(
         <section aria-labelledby="attempts-heading" class="card">
             <h2 id="attempts-heading">"Attempts"</h2>
             <table aria-label="Attempts">
-                <thead>
-                    <tr><th scope="col">"Attempt"</th><th scope="col">"Worker"</th><th scope="col">"Started"</th>
-                        <th scope="col">"Finished"</th><th scope="col">"Outcome"</th><th scope="col">"Error"</th></tr>
-                </thead>
+                <Columns of=&[
+                    Col::Text("Attempt"), Col::Text("Worker"), Col::Text("Started"),
+                    Col::Text("Finished"), Col::Text("Outcome"), Col::Text("Error"),
+                ] />
                 <tbody>
                     {d.attempts.into_iter().map(|a| view! {
                         <tr>
