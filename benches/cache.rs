@@ -10,9 +10,9 @@
 //!   with a fixed 2 ms pause between batches, against a raw loop of pipelined `UNLINK`s of the
 //!   same keys in the order they were written, and the same loop in the tag's order (the order
 //!   any purge reads them in, which costs Redis more CPU per key), each under a probe that times
-//!   a `PING` every 2 ms (p50/p99); and a raw loop of the commands any tag purge must send (`SSCAN`, one `UNLINK`
-//!   per key, `SREM`), pipelined, as a third baseline. Each purge also gives the share of its
-//!   time Redis spent on the CPU (`INFO cpu`).
+//!   a `PING` every 2 ms (p50/p99); and a raw loop of the commands any tag purge must send
+//!   (`SSCAN`, one `UNLINK` per key, `SREM`), pipelined, as a third baseline. Each purge also
+//!   gives the share of its time Redis spent on the CPU (`INFO cpu`).
 //!
 //! `cargo bench -p pitwall --bench cache -- 1000000` (the argument is the keys per run; the
 //! default is the million-key tag).
