@@ -417,8 +417,9 @@ async fn main() {
             break;
         }
     }
-    let same_commands = n as f64 / started.elapsed().as_secs_f64();
-    let same_busy = busy(&mut c, cpu, started.elapsed()).await;
+    let took = started.elapsed();
+    let same_commands = n as f64 / took.as_secs_f64();
+    let same_busy = busy(&mut c, cpu, took).await;
     println!(
         "raw pipelined UNLINK (baseline):         {raw:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  Redis busy {raw_busy:.0} %",
         pct(&raw_probe, 50),
@@ -442,16 +443,15 @@ async fn main() {
         purged / raw_tagged,
         purged / same_commands
     );
-    println!(
-        "invalidate_tag job, batch 250:           {small:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline)  Redis busy {small_busy:.0} %",
-        pct(&small_probe, 50),
-        pct(&small_probe, 99),
-        small / raw
-    );
-    println!(
-        "invalidate_tag job, pause_ms 2:          {fixed:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline)  Redis busy {fixed_busy:.0} %",
-        pct(&fixed_probe, 50),
-        pct(&fixed_probe, 99),
-        fixed / raw
-    );
+    let variant = |label: &str, rate: f64, busy: f64, probe: &[Duration]| {
+        println!(
+            "{:<40} {rate:>10.0} keys/s  probe p50 {:.2} ms, p99 {:.2} ms  ({:.2} × baseline)  Redis busy {busy:.0} %",
+            format!("invalidate_tag job, {label}:"),
+            pct(probe, 50),
+            pct(probe, 99),
+            rate / raw
+        );
+    };
+    variant("batch 250", small, small_busy, &small_probe);
+    variant("pause_ms 2", fixed, fixed_busy, &fixed_probe);
 }
