@@ -125,13 +125,20 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// Seconds in the two largest units, the smaller left out when it is zero (`5 min`, not
+/// `5 min 00 s`).
 fn seconds(v: f64) -> String {
     let s = v.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3_600 => format!("{} min {:02} s", s / 60, s % 60),
-        3_600..86_400 => format!("{} h {:02} min", s / 3_600, s % 3_600 / 60),
-        _ => format!("{} d {:02} h", s / 86_400, s % 86_400 / 3_600),
+    let (big, big_unit, small, small_unit) = match s {
+        0..60 => return format!("{s} s"),
+        60..3_600 => (s / 60, "min", s % 60, "s"),
+        3_600..86_400 => (s / 3_600, "h", s % 3_600 / 60, "min"),
+        _ => (s / 86_400, "d", s % 86_400 / 3_600, "h"),
+    };
+    if small == 0 {
+        format!("{big} {big_unit}")
+    } else {
+        format!("{big} {big_unit} {small:02} {small_unit}")
     }
 }
 
@@ -238,6 +245,9 @@ mod tests {
         assert_eq!(Unit::Seconds.format(192.0), "3 min 12 s");
         assert_eq!(Unit::Seconds.format(7_500.0), "2 h 05 min");
         assert_eq!(Unit::Seconds.format(200_000.0), "2 d 07 h");
+        assert_eq!(Unit::Seconds.format(300.0), "5 min");
+        assert_eq!(Unit::Seconds.format(7_230.0), "2 h");
+        assert_eq!(Unit::Seconds.format(86_400.0), "1 d");
         assert_eq!(Unit::Bytes.format(512.0), "512 B");
         assert_eq!(Unit::Bytes.format(1536.0 * 1024.0), "1.5 MiB");
         assert_eq!(Unit::BytesPerSecond.format(2048.0), "2.0 KiB/s");
