@@ -938,13 +938,20 @@ async fn cache_stats(config: &Config, target: Option<String>, json: bool) -> Res
             continue;
         }
         let figure = |m: &str, unit: Unit| unit.format_or_dash(stats.figures.get(m).copied());
+        let of_max =
+            match metric::absent_means(metric::MEMORY_OF_MAX, |m| stats.figures.get(m).copied()) {
+                Some(means) => format!("maxmemory: {means}"),
+                None => format!(
+                    "{} of maxmemory",
+                    figure(metric::MEMORY_OF_MAX, Unit::Percent)
+                ),
+            };
         println!("{} ({})", t.name, t.url);
         println!(
-            "  hit rate {}, {}, memory {} ({} of maxmemory), fragmentation {}",
+            "  hit rate {}, {}, memory {} ({of_max}), fragmentation {}",
             figure(metric::HIT_RATE, Unit::Percent),
             figure(metric::OPS, Unit::PerSecond),
             figure(metric::USED_MEMORY, Unit::Bytes),
-            figure(metric::MEMORY_OF_MAX, Unit::Percent),
             figure(metric::FRAGMENTATION, Unit::Plain),
         );
         println!(

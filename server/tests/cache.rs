@@ -108,6 +108,7 @@ async fn cache_stats_and_tags_print_what_they_read_and_fail_for_a_bad_or_stopped
         out.contains("policy noeviction (warning: no maxmemory"),
         "{out}"
     );
+    assert!(out.contains(" (maxmemory: no limit), "), "{out}");
     assert!(!out.contains("redis://"), "addresses are redacted: {out}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     traffic.await.unwrap();

@@ -259,6 +259,18 @@ pub fn series_key(target: &str, family: Family, metric: &str) -> String {
 
 /// Metric names, shared by collectors and pages.
 pub mod metric {
+    /// What it means that a current reading has no `metric`, where the reading's other values
+    /// tell (`value_of` looks them up): `memory_of_max_pct` of a Redis without a `maxmemory`.
+    pub fn absent_means(
+        metric: &str,
+        value_of: impl Fn(&str) -> Option<f64>,
+    ) -> Option<&'static str> {
+        match metric {
+            MEMORY_OF_MAX if value_of(MAX_MEMORY) == Some(0.0) => Some("no limit"),
+            _ => None,
+        }
+    }
+
     /// Share of keyspace lookups that hit, percent, over the last interval.
     pub const HIT_RATE: &str = "hit_rate";
     /// Commands per second.
@@ -472,6 +484,17 @@ pub mod metric {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_share_of_maxmemory_means_no_limit_only_when_maxmemory_is_zero() {
+        let of =
+            |max: Option<f64>| move |m: &str| (m == metric::MAX_MEMORY).then_some(max).flatten();
+        let means = |metric_name, max| metric::absent_means(metric_name, of(max));
+        assert_eq!(means(metric::MEMORY_OF_MAX, Some(0.0)), Some("no limit"));
+        assert_eq!(means(metric::MEMORY_OF_MAX, Some(1024.0)), None);
+        assert_eq!(means(metric::MEMORY_OF_MAX, None), None);
+        assert_eq!(means(metric::HIT_RATE, Some(0.0)), None);
+    }
 
     #[test]
     fn families_parse_back_and_list_their_per_item_metrics() {

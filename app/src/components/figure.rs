@@ -2,7 +2,7 @@
 //! and the grid that loads a set of them (first paint from the server, then the live snapshot).
 
 use leptos::prelude::*;
-use pitwall::telemetry::{Family, Health, Point, Reading, Snapshot};
+use pitwall::telemetry::{Family, Health, Point, Reading, Snapshot, metric};
 use pitwall::{Unit, format_utc};
 
 use super::Sparkline;
@@ -143,7 +143,15 @@ fn FigureCard(figure: Figure, first: Snapshot, history: Vec<Point>) -> impl Into
         figure.family.as_str(),
         figure.metric
     );
-    let value = move || unit.format_or_dash(reading.get().and_then(|r| r.value(metric_name)));
+    let value = move || {
+        let r = reading.get();
+        match r.as_ref().and_then(|r| r.value(metric_name)) {
+            Some(v) => unit.format(v),
+            None => r
+                .and_then(|r| metric::absent_means(metric_name, |m| r.value(m)))
+                .map_or_else(|| unit.format_or_dash(None), str::to_owned),
+        }
+    };
     let label = format!("{} over the last 15 minutes", figure.title);
     let labelled_by = id.clone();
     view! {
