@@ -116,6 +116,9 @@ test("history charts draw with ECharts and follow the range picker", async ({ pa
   const history = page.getByRole("region", { name: "History" });
   await expect(history.locator("#chart-host-cpu_pct canvas")).toHaveCount(1);
   await expect(history.getByRole("img", { name: /^CPU: / })).toBeVisible();
+  // Both charts are in percent: each says which it is.
+  await expect(history.getByRole("figure", { name: "CPU" }).getByText("CPU", { exact: true })).toBeVisible();
+  await expect(history.getByRole("figure", { name: "Memory" }).getByText("Memory", { exact: true })).toBeVisible();
   const ranges = history.getByRole("navigation", { name: "Time range" });
   await expect(ranges.getByRole("link", { name: "Live" })).toHaveAttribute("aria-current", "page");
   await ranges.getByRole("link", { name: "1 hour" }).click();

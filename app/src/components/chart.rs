@@ -44,7 +44,8 @@ pub fn options(
         .series(line)
 }
 
-/// A chart of `points`; `summary` is its text for screen readers and pages without JavaScript.
+/// A chart of `points` captioned `title`; its summary is the text for screen readers and pages
+/// without JavaScript.
 #[component]
 pub fn TimeChart(
     id: String,
@@ -58,6 +59,9 @@ pub fn TimeChart(
     /// A moment to mark with a vertical line (Unix ms), and its name.
     #[prop(optional)]
     marker: Option<(u64, &'static str)>,
+    /// The page's heading already names the chart: its caption is for screen readers only.
+    #[prop(optional)]
+    named_by_page: bool,
 ) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     draw(
@@ -71,6 +75,7 @@ pub fn TimeChart(
     );
     #[cfg(not(feature = "hydrate"))]
     let _ = (threshold, theme, marker);
+    let caption = title.clone();
     let summary = Signal::derive(move || {
         let p = points.get();
         match (p.first(), p.last()) {
@@ -91,8 +96,8 @@ pub fn TimeChart(
     });
     view! {
         <figure class="chart-frame">
+            <figcaption class:sr-only=named_by_page>{caption}</figcaption>
             <div id=id class="chart" role="img" aria-label=summary></div>
-            <figcaption class="sr-only">{summary}</figcaption>
         </figure>
     }
 }

@@ -80,6 +80,7 @@ fn Panel(id: String, q: EmbedQuery) -> impl IntoView {
                                     points=points
                                     threshold=panel.threshold
                                     theme
+                                    named_by_page=true
                                 />
                                 <p class="muted range">
                                     {move || {
