@@ -4,7 +4,9 @@
 
 use charming::Chart;
 use charming::component::Axis;
-use charming::element::{AxisType, MarkLine, MarkLineData, MarkLineVariant, Tooltip, Trigger};
+use charming::element::{
+    AxisType, Label, MarkLine, MarkLineData, MarkLineVariant, Tooltip, Trigger,
+};
 use charming::series::Line;
 use leptos::prelude::*;
 use pitwall::telemetry::Point;
@@ -31,17 +33,46 @@ pub fn options(
         marks.push(MarkLineVariant::Simple(mark));
     }
     if let Some((at, name)) = marker {
-        let mark = MarkLineData::new().name(name).x_axis(at as f64);
+        // Labelled with its name: the default label is the axis value, here Unix ms.
+        let mark = MarkLineData::new()
+            .name(name)
+            .x_axis(at as f64)
+            .label(Label::new().formatter("{b}"));
         marks.push(MarkLineVariant::Simple(mark));
     }
     if !marks.is_empty() {
         line = line.mark_line(MarkLine::new().silent(true).data(marks));
     }
+    let mut y_axis = Axis::new().type_(AxisType::Value).name(unit.symbol());
+    if let Some(max) = axis_max(points, threshold) {
+        y_axis = y_axis.max(max);
+    }
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
         .x_axis(Axis::new().type_(AxisType::Time))
-        .y_axis(Axis::new().type_(AxisType::Value).name(unit.symbol()))
+        .y_axis(y_axis)
         .series(line)
+}
+
+/// The top of the value axis when the line stays under `threshold`: a round figure above the
+/// threshold, so its line is in view (ECharts scales the axis to the data alone). `None`
+/// leaves the axis to ECharts.
+fn axis_max(points: &[Point], threshold: Option<f64>) -> Option<f64> {
+    let t = threshold.filter(|t| *t > 0.0)?;
+    if points.iter().any(|(_, v)| *v >= t) {
+        return None;
+    }
+    let wanted = t * 1.05;
+    // Dividing by a power of ten keeps 0.6 exact where multiplying by 0.1 would not.
+    let power = wanted.log10().floor() as i32;
+    let scaled = |step: f64| match power {
+        0.. => step * 10f64.powi(power),
+        _ => step / 10f64.powi(-power),
+    };
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .map(scaled)
+        .find(|max| *max >= wanted)
 }
 
 /// A chart of `points` captioned `title`; its summary is the text for screen readers and pages
@@ -202,5 +233,22 @@ mod tests {
         );
         assert_eq!(json["series"][0]["markLine"]["data"][0]["yAxis"], 70.0);
         assert_eq!(json["series"][0]["markLine"]["data"][1]["xAxis"], 2000.0);
+        assert_eq!(
+            json["series"][0]["markLine"]["data"][1]["label"]["formatter"], "{b}",
+            "the moment is labelled by its name, not its Unix ms"
+        );
+        assert_eq!(json["yAxis"]["max"], 80.0, "the threshold stays in view");
+    }
+
+    #[test]
+    fn the_axis_reaches_over_a_threshold_the_line_stays_under() {
+        let under = [(1, 10.0), (2, 66.0)];
+        assert_eq!(axis_max(&under, Some(80.0)), Some(100.0));
+        assert_eq!(axis_max(&under, Some(70.0)), Some(80.0));
+        assert_eq!(axis_max(&under, Some(1_000.0)), Some(1_200.0));
+        assert_eq!(axis_max(&[(1, 0.2)], Some(0.5)), Some(0.6));
+        assert_eq!(axis_max(&under, Some(20.0)), None, "the line crosses it");
+        assert_eq!(axis_max(&under, None), None);
+        assert_eq!(axis_max(&[], Some(90.0)), Some(100.0));
     }
 }
