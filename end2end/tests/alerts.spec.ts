@@ -76,7 +76,8 @@ test("on-call: a critical alert raises the banner, its chart opens at its start,
   );
   await expect(page.getByRole("heading", { level: 1, name: "cache_has_clients on cache" })).toBeVisible();
   await expect(page.getByText(/redis\/clients from an hour before the alert started at .* UTC \(the vertical line\), the threshold 1 drawn across/)).toBeVisible();
-  await expect(page.getByRole("img", { name: /clients: \d+ points/ })).toBeVisible();
+  await expect(page.getByRole("figure", { name: "redis/clients on cache" })).toBeVisible();
+  await expect(page.getByRole("img", { name: /^redis\/clients on cache: \d+ points/ })).toBeVisible();
   await expect(page.locator("#alert-chart canvas")).toBeVisible({ timeout: 15_000 });
   await page.getByRole("link", { name: "← Alerts" }).click();
   await expect(page).toHaveURL(/\/alerts$/);

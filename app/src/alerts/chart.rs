@@ -60,10 +60,11 @@ pub fn AlertChartPage() -> impl IntoView {
                 match points.await {
                     Ok(list) => {
                         let unit = unit_of(&a.metric);
+                        let title = format!("{}/{} on {}", a.family, a.metric, a.target);
                         let list: Signal<Vec<Point>> = Signal::stored(list);
                         view! {
                             <section class="card" aria-label="Alert chart">
-                                <TimeChart id="alert-chart".to_owned() title=a.metric.clone() unit points=list threshold=a.threshold marker=(a.at_ms, "alert start")/>
+                                <TimeChart id="alert-chart".to_owned() title unit points=list threshold=a.threshold marker=(a.at_ms, "alert start")/>
                             </section>
                         }
                         .into_any()
