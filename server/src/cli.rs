@@ -937,15 +937,15 @@ async fn cache_stats(config: &Config, target: Option<String>, json: bool) -> Res
             );
             continue;
         }
-        let figure = |m: &str, unit: Unit| unit.format_or_dash(stats.figures.get(m).copied());
-        let of_max =
-            match metric::absent_means(metric::MEMORY_OF_MAX, |m| stats.figures.get(m).copied()) {
-                Some(means) => format!("maxmemory: {means}"),
-                None => format!(
-                    "{} of maxmemory",
-                    figure(metric::MEMORY_OF_MAX, Unit::Percent)
-                ),
-            };
+        let value_of = |m: &str| stats.figures.get(m).copied();
+        let figure = |m: &str, unit: Unit| unit.format_or_dash(value_of(m));
+        let of_max = match metric::absent_means(metric::MEMORY_OF_MAX, value_of) {
+            Some(means) => format!("maxmemory: {means}"),
+            None => format!(
+                "{} of maxmemory",
+                figure(metric::MEMORY_OF_MAX, Unit::Percent)
+            ),
+        };
         println!("{} ({})", t.name, t.url);
         println!(
             "  hit rate {}, {}, memory {} ({of_max}), fragmentation {}",
