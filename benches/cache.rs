@@ -267,6 +267,7 @@ async fn main() {
                 every_secs: None,
                 batch: BATCH,
                 timeout_secs: 600,
+                max_rows: pitwall::cache::recipe::MAX_ROWS_LIMIT,
             }],
             ..Target::new("cache", TargetKind::Redis, url(redis.url(0)))
         },

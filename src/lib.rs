@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod queues;
 pub mod target;
 pub mod telemetry;
+pub mod writable;
 
 #[cfg(feature = "services")]
 pub mod config;

@@ -204,6 +204,7 @@ async fn a_three_primary_cluster_is_seen_per_node_and_every_job_reaches_every_pr
                 every_secs: None,
                 batch: 64,
                 timeout_secs: 30,
+                max_rows: pitwall::cache::recipe::DEFAULT_MAX_ROWS,
             }],
             ..Target::new("cache", TargetKind::Redis, url(cluster.url()))
         },

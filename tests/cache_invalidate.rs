@@ -278,7 +278,11 @@ async fn a_cancel_leaves_the_keys_and_the_tag_consistent() {
     assert_eq!(left, members.len());
 
     // A retry takes what is left.
-    let again = s.jobs.retry(&actor(Role::Operator), id).await.unwrap();
+    let (_, again) = s
+        .jobs
+        .retry(&actor(Role::Operator), &s.kinds, id, Some("cache"))
+        .await
+        .unwrap();
     let Enqueued::New(again) = again else {
         panic!("{again:?}")
     };
@@ -344,7 +348,12 @@ async fn redis_frozen_mid_job_fails_it_cleanly_and_a_retry_finishes() {
     let left = consistent(&mut c, "tag:frozen", "frozen:", N).await;
     assert!(left > 0 && left < N, "{left}");
 
-    let Enqueued::New(again) = s.jobs.retry(&actor(Role::Operator), id).await.unwrap() else {
+    let (_, Enqueued::New(again)) = s
+        .jobs
+        .retry(&actor(Role::Operator), &s.kinds, id, Some("cache"))
+        .await
+        .unwrap()
+    else {
         panic!("not queued again")
     };
     let done = until_state(&s.jobs, again, JobState::Succeeded).await;

@@ -3,7 +3,9 @@
 //! run with refresh-ahead rewrites none and a third rewrites exactly the keys near expiry or
 //! gone; Redis frozen while pipelines are in flight fails the job cleanly (the tag names only
 //! written keys) and a retry fills every key; bad recipes and targets are refused at the plan
-//! with the reason; a query that would write fails in its read-only transaction.
+//! with the reason (a plan estimates its rows with EXPLAIN, never a count, and refuses more than
+//! `max_rows` or more bytes than `maxmemory` leaves free); a query that would write fails in its
+//! read-only transaction.
 
 mod common;
 
@@ -43,11 +45,12 @@ fn recipe(name: &str, sql: &str, key: &str, tags: &[&str]) -> Recipe {
         every_secs: None,
         batch: 300,
         timeout_secs: 30,
+        max_rows: pitwall::cache::recipe::DEFAULT_MAX_ROWS,
     }
 }
 
 struct Setup {
-    _pg: PgServer,
+    pg: PgServer,
     redis: RedisServer,
     jobs: Jobs,
     kinds: Kinds,
@@ -62,6 +65,7 @@ async fn setup() -> Setup {
         "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, grp text);
          INSERT INTO items SELECT i, 'item ' || i, 'g' || (i % 4) FROM generate_series(1, 2000) i;
          UPDATE items SET grp = NULL WHERE id = 2000;
+         ANALYZE items;
          CREATE SEQUENCE s;",
     )
     .await
@@ -80,6 +84,10 @@ async fn setup() -> Setup {
                 recipe("no_column", "SELECT id FROM items", "item:{nope}", &[]),
                 recipe("no_table", "SELECT id FROM nope", "item:{id}", &[]),
                 recipe("writes", "SELECT nextval('s') AS id", "seq:{id}", &[]),
+                Recipe {
+                    max_rows: 100,
+                    ..recipe("capped", "SELECT id FROM items", "capped:{id}", &[])
+                },
                 // Rows that take a second to stream, so Redis can be frozen mid-job.
                 Recipe {
                     batch: 100,
@@ -111,7 +119,7 @@ async fn setup() -> Setup {
         },
     );
     Setup {
-        _pg: pg,
+        pg,
         redis,
         jobs,
         kinds,
@@ -306,7 +314,8 @@ async fn redis_frozen_mid_warming_fails_it_cleanly_and_a_retry_fills_every_key()
         assert!(exists, "{m} is tagged but was never written");
     }
 
-    let Enqueued::New(again) = s.jobs.retry(&operator(), id).await.unwrap() else {
+    let (_, Enqueued::New(again)) = s.jobs.retry(&operator(), &s.kinds, id, None).await.unwrap()
+    else {
         panic!("not queued again")
     };
     let done = until_finished(&s.jobs, again).await;
@@ -349,14 +358,58 @@ async fn bad_recipes_and_targets_are_refused_with_the_reason() {
     assert!(m.contains("read-only transaction"), "{m}");
     let m = refused(s.submit("db", "items").await);
     assert_eq!(m, "recipe `items` writes into target `cache`, not `db`");
+    // Over its cap, or more than Redis has room for: refused with the figures.
+    let m = refused(s.submit("cache", "capped").await);
+    assert_eq!(
+        m,
+        "recipe `capped`: the planner estimates 2000 rows, more than its `max_rows` of 100: \
+         narrow the query or raise `max_rows`"
+    );
+    let mut c = s.conn().await;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let used: u64 = pitwall::link::info_field(&info, "used_memory")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used + 20_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let m = refused(s.submit("cache", "items").await);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        m.starts_with("recipe `items`: about ") && m.contains("(2000 rows × "),
+        "{m}"
+    );
+    assert!(m.contains("bytes `cache` has free under maxmemory"), "{m}");
     let m = refused(s.submit("cache", "nope").await);
     assert!(
         m.starts_with("no recipe is named `nope`; the config declares items,"),
         "{m}"
     );
 
-    // Nothing reached Redis.
-    let mut c = s.conn().await;
+    // Nothing reached Redis, and no plan counted the rows.
     let keys: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
     assert_eq!(keys, 0);
+    let mut db = s.pg.connect("postgres").await.unwrap();
+    let counted: Vec<String> = sqlx::query_scalar(
+        "SELECT query FROM pg_stat_statements WHERE query ILIKE '%count(%' AND query ILIKE '%items%'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(counted.is_empty(), "{counted:?}");
 }

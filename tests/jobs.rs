@@ -471,6 +471,10 @@ impl JobKind for Wipe {
         Role::Admin
     }
 
+    fn key(&self, target: Option<&str>, _: &serde_json::Value) -> Option<String> {
+        Some(format!("wipe:{}", target?))
+    }
+
     async fn plan(&self, _: Option<&str>, _: &serde_json::Value) -> Result<Plan, String> {
         Ok(Plan {
             summary: "Deletes 3 keys.".into(),
@@ -546,7 +550,7 @@ async fn destructive_jobs_are_planned_then_confirmed_by_name_and_failed_ones_ret
 
     // A dead job is retried as a new job; a live one is not.
     assert!(matches!(
-        jobs.retry(&admin(), id).await,
+        jobs.retry(&admin(), &kinds, id, Some("cache")).await,
         Err(Error::Invalid(_))
     ));
     let claimed = jobs
@@ -560,14 +564,56 @@ async fn destructive_jobs_are_planned_then_confirmed_by_name_and_failed_ones_ret
     };
     jobs.finish(&claimed, "w", failed).await.unwrap();
     assert_eq!(jobs.job(id).await.unwrap().state, JobState::Dead);
-    let Enqueued::New(again) = jobs.retry(&admin(), id).await.unwrap() else {
+    // A retry needs the kind's role and, for a plan that changes data, the typed confirmation
+    // again; refused, it queues nothing.
+    assert!(matches!(
+        jobs.retry(&operator, &kinds, id, Some("cache")).await,
+        Err(Error::Forbidden(Role::Admin))
+    ));
+    assert!(matches!(
+        jobs.plan_retry(&operator, &kinds, id).await,
+        Err(Error::Forbidden(Role::Admin))
+    ));
+    let plan = jobs.plan_retry(&admin(), &kinds, id).await.unwrap();
+    assert!(plan.destructive);
+    for confirmation in [None, Some("yes")] {
+        let err = jobs
+            .retry(&admin(), &kinds, id, confirmation)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this job changes data: type `cache` to confirm it"
+        );
+        assert!(matches!(err, Error::Unconfirmed { ref expected, .. } if expected == "cache"));
+    }
+    assert_eq!(
+        jobs.list(None, 10).await.unwrap().len(),
+        1,
+        "nothing queued"
+    );
+    let (plan, Enqueued::New(again)) = jobs
+        .retry(&admin(), &kinds, id, Some("cache"))
+        .await
+        .unwrap()
+    else {
         panic!()
     };
+    assert_eq!(plan.statements[2], "UNLINK c");
+    // The kind's key holds while the retry waits: the same retry again is that job.
+    assert_eq!(
+        jobs.retry(&admin(), &kinds, id, Some("cache"))
+            .await
+            .unwrap()
+            .1,
+        Enqueued::Duplicate(again)
+    );
     let again = jobs.job(again).await.unwrap();
     assert_eq!(
         (again.kind.as_str(), again.target.as_deref(), again.state),
         ("wipe", Some("cache"), JobState::Pending)
     );
+    assert_eq!(again.plan.unwrap()["statements"][2], "UNLINK c");
 }
 
 #[tokio::test]

@@ -185,6 +185,75 @@ async fn statements_are_counted_between_polls_and_explained_safely() {
     assert!(refused.contains("only statements that read"), "{refused}");
     let plain = w.explain("shop", write.queryid, false).await.unwrap();
     assert!(plain.text.contains("Update on items"), "{}", plain.text);
+
+    // A read that calls a volatile function is never run by ANALYZE: the backend it would end
+    // lives on, and the sleep is refused too; its plan is still shown.
+    let mut victim = pg.connect("shop").await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut victim)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE victims (pid int); CREATE TABLE naps (secs float);
+         CREATE FUNCTION ends(a int, b int) RETURNS bool VOLATILE LANGUAGE sql
+             AS 'SELECT pg_terminate_backend(a) AND a = b';
+         CREATE OPERATOR #=# (LEFTARG = int, RIGHTARG = int, FUNCTION = ends);",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    for planted in [
+        "SELECT pg_terminate_backend(pid) FROM victims",
+        "SELECT pg_catalog.pg_sleep(secs) FROM naps",
+        "SELECT count(*) FROM victims WHERE pid #=# pid",
+    ] {
+        sqlx::query(planted).execute(&mut c).await.unwrap();
+    }
+    sqlx::query("INSERT INTO victims VALUES ($1)")
+        .bind(pid)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO naps VALUES (3)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let page = until(&w, "shop", "the planted statements", |p| {
+        ["pg_terminate_backend", "pg_sleep", "#=#"].iter().all(|f| {
+            p.statements
+                .iter()
+                .any(|s| s.query.starts_with("SELECT") && s.query.contains(f))
+        })
+    })
+    .await;
+    for (written, why) in [
+        (
+            "pg_terminate_backend",
+            "calls `pg_terminate_backend`, which is volatile",
+        ),
+        ("pg_sleep", "calls `pg_catalog.pg_sleep`, which is volatile"),
+        (
+            "#=#",
+            "uses operator `#=#`, whose function `ends(integer,integer)` is volatile",
+        ),
+    ] {
+        let planted = page
+            .statements
+            .iter()
+            .find(|s| s.query.starts_with("SELECT") && s.query.contains(written))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let refused = w.explain("shop", planted.queryid, true).await.unwrap_err();
+        assert!(refused.contains(why), "{refused}");
+        assert!(started.elapsed() < Duration::from_secs(2), "it slept");
+        let plain = w.explain("shop", planted.queryid, false).await.unwrap();
+        assert!(!plain.analyzed, "{plain:?}");
+    }
+    let alive: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut victim)
+        .await
+        .expect("the backend was terminated");
+    assert_eq!(alive, 1);
     assert!(
         w.explain("shop", 42, false)
             .await

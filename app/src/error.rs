@@ -15,6 +15,9 @@ pub enum AppError {
     /// The role does not allow it (403).
     #[error("This needs the {0} role.")]
     Forbidden(Role),
+    /// The role does not allow part of what was asked (403); the message names which part.
+    #[error("{0}")]
+    Denied(String),
     /// A change asked from another site than the console's own (403).
     #[error("Refused: cross-origin requests cannot change anything here.")]
     CrossOrigin,
@@ -27,6 +30,9 @@ pub enum AppError {
     /// Something failed on the server (500).
     #[error("Server error: {0}")]
     Server(String),
+    /// The console cannot make changes now (503); the message says why.
+    #[error("Unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl FromServerFnError for AppError {
@@ -58,9 +64,12 @@ pub mod ssr {
     pub fn status(error: &AppError) -> StatusCode {
         match error {
             AppError::Unauthorized | AppError::Refused(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) | AppError::CrossOrigin => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::Denied(_) | AppError::CrossOrigin => {
+                StatusCode::FORBIDDEN
+            }
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -104,12 +113,20 @@ pub mod ssr {
     pub fn actor(needed: Role) -> Result<Actor, AppError> {
         let user = require(needed)?;
         let addr = use_context::<Parts>().and_then(|p| {
-            p.extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
+            let client = p.extensions.get::<ClientAddr>().map(|c| c.0);
+            client.or_else(|| {
+                p.extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip())
+            })
         });
         Ok(Actor::user(&user, addr))
     }
+
+    /// The client's address as the server's guard found it (from a trusted proxy, the one its
+    /// `X-Forwarded-For` names), for the audit rows of changes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ClientAddr(pub std::net::IpAddr);
 
     /// An engine handle the server provided.
     pub fn service<T: Clone + Send + Sync + 'static>() -> Result<T, AppError> {
@@ -122,10 +139,18 @@ pub mod ssr {
         service::<Access>()
     }
 
-    /// A failure of the console's store, logged with its cause; the page is told no more.
+    /// A failure of the console's store, logged with its cause; the page is told no more, unless
+    /// the store takes no writes: then why (503).
     pub fn store_failed(err: &pitwall::store::Error) -> AppError {
         tracing::error!("store: {err}");
-        AppError::Server("the console's store failed".into())
+        match use_context::<Access>().and_then(|a| a.writable().state()) {
+            Some(w) => fail(AppError::Unavailable(format!(
+                "the console's store has not taken writes since {} ({}); changes wait until it does",
+                pitwall::format_utc(w.since_ms),
+                w.reason
+            ))),
+            None => AppError::Server("the console's store failed".into()),
+        }
     }
 
     /// Maps an access-service error to the page error.

@@ -1,4 +1,5 @@
-//! The frame around every page: header, navigation, the signed-in user, and the main area.
+//! The frame around every page: header, navigation, the signed-in user, the banners (store not
+//! writable, critical alerts), and the main area.
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
@@ -6,6 +7,7 @@ use pitwall::access::{CurrentUser, Role};
 
 use crate::access::Session;
 use crate::alerts::CriticalBanner;
+use crate::store_banner::StoreBanner;
 
 /// The navigation entries, in order, with the role each needs.
 const NAV: [(&str, &str, Role); 11] = [
@@ -42,6 +44,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                 })}
             </Transition>
         </header>
+        <StoreBanner/>
         <CriticalBanner/>
         <main id="main">{children()}</main>
     }

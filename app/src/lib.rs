@@ -22,6 +22,7 @@ mod queries;
 mod queues;
 mod resources;
 mod shell;
+mod store_banner;
 mod tables;
 
 pub use shell::{App, shell};

@@ -124,7 +124,7 @@ test("a recipe is warmed from the cache page, and a second run with refresh-ahea
     const start = page.getByRole("region", { name: "Start a job" });
     await start.getByRole("button", { name: "Plan" }).click();
     const plan = start.getByRole("region", { name: "Plan" });
-    await expect(plan).toContainText(/Warms recipe `user_profiles`: \d+ rows from `app-db`/);
+    await expect(plan).toContainText(/Warms recipe `user_profiles`: about \d+ rows from `app-db`/);
     await expect(plan).toContainText(/SET cache:user:1 <\d+ bytes> EX 3600 s ± 10 %/);
     await expect(plan).toContainText(/SADD tag:plan:\w+ cache:user:1/);
     await plan.getByRole("button", { name: "Start job" }).click();

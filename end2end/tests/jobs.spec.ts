@@ -9,6 +9,7 @@ test("a no-op job is planned, started, followed live, cancelled, and found in th
   await page.goto("/jobs");
   await page.locator("body[data-hydrated]").waitFor();
   const start = page.getByRole("region", { name: "Start a job" });
+  await start.getByLabel("Kind").selectOption("noop");
   await start.getByLabel("Parameters").fill('{"steps": 400, "step_ms": 100}');
   await start.getByRole("button", { name: "Plan" }).click();
   const plan = start.getByRole("region", { name: "Plan" });
@@ -46,6 +47,7 @@ test("bad parameters get a clear error and queue nothing", async ({ page }) => {
   await page.goto("/jobs");
   await page.locator("body[data-hydrated]").waitFor();
   const start = page.getByRole("region", { name: "Start a job" });
+  await start.getByLabel("Kind").selectOption("noop");
   await start.getByLabel("Parameters").fill('{"steps": 0}');
   await start.getByRole("button", { name: "Plan" }).click();
   await expect(start.getByRole("alert")).toHaveText("Planning failed: `steps` must be between 1 and 100000, not 0");

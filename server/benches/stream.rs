@@ -158,7 +158,8 @@ async fn main() {
     std::fs::write(
         &config,
         format!(
-            "[[postgres]]\nname = \"db\"\nurl = \"{}\"\n",
+            // Every client shares one session: let it hold them all.
+            "[http]\nstreams_per_session = 10000\nmax_connections = 100000\n\n[[postgres]]\nname = \"db\"\nurl = \"{}\"\n",
             pg.url("postgres")
         ),
     )

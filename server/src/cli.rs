@@ -277,10 +277,14 @@ enum JobsCommand {
         /// The job's id.
         id: i64,
     },
-    /// Queue a dead, interrupted or cancelled job again.
+    /// Queue a dead, interrupted or cancelled job again, planned again (the plan is printed);
+    /// one that changes data needs --confirm with the name of what it works on (the target).
     Retry {
         /// The job's id.
         id: i64,
+        /// For a job that changes data: the name of what it works on (the target).
+        #[arg(long)]
+        confirm: Option<String>,
     },
 }
 
@@ -327,6 +331,11 @@ enum UserCommand {
     },
     /// Remove a user; their sessions end.
     Remove {
+        /// The user name.
+        name: String,
+    },
+    /// Lift a user's sign-in locks: every address's, and the account-wide wait.
+    Unlock {
         /// The user name.
         name: String,
     },
@@ -392,6 +401,7 @@ impl Cli {
                 );
                 let demo = Demo::start(if small { Scale::SMALL } else { Scale::FULL }).await?;
                 config.targets = demo.targets();
+                config.jobs.noop = true;
                 let password = admin_password().unwrap_or_else(random_password);
                 let console = Console::start(config, AdminSetup::Demo(password.clone())).await?;
                 println!("Demo targets (thrown away when Pitwall stops):");
@@ -483,6 +493,10 @@ async fn user(command: UserCommand, config: &Config) -> Result<(), Error> {
         UserCommand::Remove { name } => {
             access.remove_user(&cli, &name).await?;
             println!("removed {name}; their sessions ended");
+        }
+        UserCommand::Unlock { name } => {
+            access.unlock_user(&cli, &name).await?;
+            println!("unlocked {name}");
         }
         UserCommand::List => {
             for u in access.users().await? {
@@ -641,11 +655,25 @@ async fn jobs(command: JobsCommand, config: &Config) -> Result<(), Error> {
             let state = jobs.cancel(&cli, id).await?;
             println!("job {id}: {state}");
         }
-        JobsCommand::Retry { id } => match jobs.retry(&cli, id).await? {
-            Enqueued::New(new) | Enqueued::Duplicate(new) => {
-                println!("job {id} queued again as job {new}")
+        JobsCommand::Retry { id, confirm } => {
+            let kinds = pitwall::jobs::kinds::configured(config);
+            match jobs.retry(&cli, &kinds, id, confirm.as_deref()).await {
+                Ok((plan, queued)) => {
+                    print_plan(&plan);
+                    match queued {
+                        Enqueued::New(new) => println!("job {id} queued again as job {new}"),
+                        Enqueued::Duplicate(new) => println!("job {new} is already queued"),
+                    }
+                }
+                Err(e) => {
+                    // Refused for want of the confirmation: show what it would have done.
+                    if let pitwall::jobs::Error::Unconfirmed { plan, .. } = &e {
+                        print_plan(plan);
+                    }
+                    return Err(e.into());
+                }
             }
-        },
+        }
     }
     Ok(())
 }
@@ -721,15 +749,12 @@ async fn plan_and_queue(
     let (plan, queued) = jobs
         .submit(
             &Actor::command_line(),
-            &kinds::all(&config.targets),
+            &kinds::configured(config),
             job,
             confirm,
         )
         .await?;
-    println!("plan: {}", plan.summary);
-    for statement in &plan.statements {
-        println!("  {statement}");
-    }
+    print_plan(&plan);
     Ok(match queued {
         Some(Enqueued::New(id)) => {
             println!("queued job {id}");
@@ -744,6 +769,14 @@ async fn plan_and_queue(
             None
         }
     })
+}
+
+/// Prints what a job would do.
+fn print_plan(plan: &pitwall::jobs::Plan) {
+    println!("plan: {}", plan.summary);
+    for statement in &plan.statements {
+        println!("  {statement}");
+    }
 }
 
 /// Follows job `id` until it finishes, printing its progress; an error unless it succeeded.

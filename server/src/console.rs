@@ -6,10 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use pitwall::access::{Access, Bootstrap};
 use pitwall::alerts::{Alerts, OnCall};
 use pitwall::cache::inspect::Caches;
 use pitwall::config::Config;
+use pitwall::config::HttpConfig;
 use pitwall::embed::Embeds;
 use pitwall::jobs::{Jobs, Runner, RunnerSettings, kinds};
 use pitwall::postgres::workload::Workloads;
@@ -18,7 +22,8 @@ use pitwall::status::{Schedule, StatusBoard};
 use pitwall::store::{self, Store};
 use pitwall::telemetry::{Telemetry, collect};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tower::Service;
 
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
@@ -36,8 +41,6 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
     #[error("creating the first admin: {0}")]
     Bootstrap(#[from] pitwall::access::Error),
     #[error("loading the embed token key: {0}")]
@@ -57,6 +60,8 @@ pub enum AdminSetup {
 pub struct Console {
     listener: TcpListener,
     state: AppState,
+    /// Connection limits.
+    http: HttpConfig,
     stopping: watch::Sender<bool>,
     /// This console's job workers.
     runner: Runner,
@@ -64,6 +69,8 @@ pub struct Console {
     pruner: tokio::task::JoinHandle<()>,
     /// Queues the jobs that run on a schedule (warming recipes with `every_secs`).
     scheduler: tokio::task::JoinHandle<()>,
+    /// Ends the live streams of sessions that ended.
+    stream_watch: tokio::task::JoinHandle<()>,
 }
 
 /// Every hour, removes the finished jobs older than `retention`.
@@ -86,10 +93,11 @@ impl Console {
     pub async fn start(config: Config, admin: AdminSetup) -> Result<Self, Error> {
         let site = Site::locate(config.site_dir.as_deref())?;
         let store: Arc<dyn Store> = store::open(&config.data_dir).await?;
-        let access = Access::new(store.clone(), config.access.settings);
+        let access = Access::new(store.clone(), config.access.settings)
+            .with_streams_per_session(config.http.streams_per_session);
         let embeds = Embeds::open(store.clone()).await?;
         let jobs = Jobs::new(store.clone(), config.jobs.backoff);
-        let kinds = kinds::all(&config.targets);
+        let kinds = kinds::configured(&config);
         let runner = Runner::spawn(
             jobs.clone(),
             kinds.clone(),
@@ -155,6 +163,13 @@ impl Console {
         }
         let oncall = OnCall::spawn(store.clone(), alerts.clone(), &config.alerts, notify);
         let trusted_proxy = config.access.trusted_proxy.map(Arc::new);
+        for network in trusted_proxy.iter().flat_map(|p| p.wide_networks()) {
+            tracing::warn!(
+                %network,
+                "access.trusted_proxy.proxies lists a wide network: every address in it is \
+                 believed when it names a user or a client address; list the proxies' own addresses"
+            );
+        }
         let stopping = watch::Sender::new(false);
         let active_jobs = jobs.watch_active(Duration::from_millis(500));
         let metrics = Metrics::new(
@@ -165,6 +180,7 @@ impl Console {
             oncall.clone(),
             config.metrics.token.clone(),
         );
+        let stream_watch = tokio::spawn(access.clone().watch_streams(STREAM_CHECK));
         let state = AppState {
             leptos_options: site.leptos_options(addr),
             board,
@@ -190,14 +206,17 @@ impl Console {
             alerts,
             oncall,
             stopping: stopping.subscribe(),
+            hosts: config.http.hosts.clone().into(),
         };
         Ok(Self {
             listener,
             state,
+            http: config.http,
             stopping,
             runner,
             pruner,
             scheduler,
+            stream_watch,
         })
     }
 
@@ -215,42 +234,92 @@ impl Console {
     /// are abandoned.
     pub async fn serve_until_shutdown(self) -> Result<(), Error> {
         let (runner, pruner, scheduler) = (self.runner, self.pruner, self.scheduler);
-        let served = Self::serve(self.listener, self.state, self.stopping).await;
+        let router = http::router(self.state);
+        serve(self.listener, router, &self.http, self.stopping).await;
         // Jobs still running stop where they are; their leases run out and the next console
         // (or another one on the same store) takes them up.
+        self.stream_watch.abort();
         pruner.abort();
         scheduler.abort();
         runner.stop().await;
-        served
+        Ok(())
     }
+}
 
-    async fn serve(
-        listener: TcpListener,
-        state: AppState,
-        stopping: watch::Sender<bool>,
-    ) -> Result<(), Error> {
-        let router = http::router(state);
-        let mut deadline = stopping.subscribe();
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            stopping.send_replace(true);
-        });
-        tokio::select! {
-            served = server => served.map_err(Error::Serve),
-            _ = async {
-                let _ = deadline.wait_for(|stopping| *stopping).await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => {
-                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}: stopping anyway");
-                Ok(())
+/// Accepts connections until shutdown begins: at most `max_connections` at once (the next waits
+/// to be accepted), each closed when it does not send a request's headers within
+/// `header_timeout` (slowloris). At shutdown, lets the connections finish their requests.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    http: &HttpConfig,
+    stopping: watch::Sender<bool>,
+) {
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_timeout);
+    let max = u32::try_from(http.max_connections).unwrap_or(u32::MAX);
+    let slots = Arc::new(Semaphore::new(max as usize));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = match make_service.call(peer).await {
+            Ok(service) => TowerToHyperService::new(service),
+            Err(never) => match never {},
+        };
+        let conn = builder
+            .serve_connection(TokioIo::new(tcp), service)
+            .into_owned();
+        let mut stopping = stopping.subscribe();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                served = conn.as_mut() => {
+                    if let Err(e) = served {
+                        tracing::debug!(%peer, "connection closed: {e}");
+                    }
+                }
+                _ = async { stopping.wait_for(|stopping| *stopping).await.is_ok() } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
             }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    stopping.send_replace(true);
+    // Every connection holds a slot until it closes: all slots back means all closed.
+    let finished = slots.acquire_many(max);
+    match tokio::time::timeout(SHUTDOWN_GRACE, finished).await {
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}: stopping anyway")
         }
     }
 }
+
+/// How often the sessions holding live streams are checked against the store.
+const STREAM_CHECK: Duration = Duration::from_secs(2);
 
 /// How long requests in flight may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -1,9 +1,11 @@
 //! Access control over HTTP against the real binary: closed by default, roles checked on the
-//! server, CSRF refused, lockout, sessions that outlive a Redis outage and end with their user,
-//! and the audit trail.
+//! server, CSRF refused, lockout per account and address, bounded password checks, no open
+//! redirect, sessions that outlive a Redis outage and end with their user, trusted proxies, and
+//! the audit trail.
 
 mod common;
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use pitwall::harness::RedisServer;
 use pitwall_app::error::AppError;
 
 /// The admin's user-management server functions, with arguments that would be valid for an admin.
-const USER_CHANGES: [(&str, &[(&str, &str)]); 4] = [
+const USER_CHANGES: [(&str, &[(&str, &str)]); 5] = [
     (
         "add_user",
         &[
@@ -30,6 +32,7 @@ const USER_CHANGES: [(&str, &[(&str, &str)]); 4] = [
         &[("username", "x"), ("password", "0123456789ab")],
     ),
     ("remove_user", &[("username", "x")]),
+    ("unlock_user", &[("username", "x")]),
 ];
 
 /// A server function as the app declares it.
@@ -745,6 +748,15 @@ async fn trusted_proxy_header_is_accepted_only_from_the_proxy() {
         303,
         "the header from a client that is not the proxy is ignored"
     );
+    let log = elsewhere.log();
+    assert!(
+        log.contains("lists a wide network") && log.contains("10.0.0.0/8"),
+        "a /8 of proxies is not warned about:\n{log}"
+    );
+    assert!(
+        !console.log().contains("wide network"),
+        "a single address is warned about"
+    );
 
     // By default no proxy is trusted, and the header means nothing.
     let default = console_with("").await;
@@ -941,4 +953,556 @@ async fn user_commands_manage_users_in_the_store() {
     let (code, out) = run(&["user", "remove", "ann"], "");
     assert_eq!(code, Some(2));
     assert!(out.contains("no user named `ann`"), "{out}");
+}
+
+/// A client as a browser at `addr` on the loopback network (all of 127/8 is this machine), on the
+/// console's own origin: keeps cookies, does not follow redirects.
+fn client_at(console: &Console, addr: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ORIGIN,
+        reqwest::header::HeaderValue::from_str(&console.base).unwrap(),
+    );
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .local_address(addr.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Posts the sign-in form from `client` (with extra `headers`); the answer.
+async fn post_sign_in(
+    console: &Console,
+    client: &reqwest::Client,
+    form: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client.post(console.url("/login")).form(form);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Signs `user` in from `client`; where the console sent it (`/users` when it worked).
+async fn sign_in_at(
+    console: &Console,
+    client: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> String {
+    let form = [
+        ("username", user),
+        ("password", password),
+        ("next", "/users"),
+    ];
+    let r = post_sign_in(console, client, &form, &[]).await;
+    assert_eq!(r.status().as_u16(), 303, "{user}");
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+const REFUSED: &str = "/login?error=refused&next=/users";
+
+/// The audit rows of `actor` (at most 200), newest first, as (action, object, outcome, address).
+async fn audit_of(
+    console: &Console,
+    admin: &reqwest::Client,
+    actor: &str,
+) -> Vec<(String, String, String, String)> {
+    let filter = [("filter[actor]", actor), ("filter[limit]", "200")];
+    let (code, body) = console.call(admin, "audit_log", &filter).await;
+    assert_eq!(code, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    page["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                text(&r["action"]),
+                text(&r["object"]),
+                text(&r["outcome"]),
+                text(&r["client_addr"]),
+            )
+        })
+        .collect()
+}
+
+/// How many of `rows` are sign-ins whose outcome starts with `outcome`.
+fn sign_ins(rows: &[(String, String, String, String)], outcome: &str) -> usize {
+    rows.iter()
+        .filter(|(action, _, o, _)| action == "sign-in" && o.starts_with(outcome))
+        .count()
+}
+
+/// The user `name` as the Users page lists them.
+async fn listed(console: &Console, admin: &reqwest::Client, name: &str) -> serde_json::Value {
+    let (code, body) = console.call(admin, "list_users", &[]).await;
+    assert_eq!(code, 200, "{body}");
+    let users: serde_json::Value = serde_json::from_str(&body).unwrap();
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {body}"))
+        .clone()
+}
+
+/// `next` values a browser would take to another origin, or that are not a console path.
+const REDIRECT_PAYLOADS: [&str; 18] = [
+    "//evil.example/",
+    "///evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",
+    "/\r\n/evil.example",
+    "\t//evil.example",
+    " //evil.example",
+    "/ /evil.example",
+    "/%09/evil.example",
+    "/%2F/evil.example",
+    "/%5Cevil.example",
+    "https://evil.example/",
+    "http:evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+    "/\u{0}/evil.example",
+];
+
+/// Whether a `Location` is a path on the console: one `/`, no backslash, space or control
+/// character anywhere.
+fn is_console_path(location: &str) -> bool {
+    location.starts_with('/')
+        && !location[1..].starts_with(['/', '\\'])
+        && !location.contains(|c: char| c == '\\' || c.is_whitespace() || c.is_control())
+}
+
+#[tokio::test]
+async fn next_never_leaves_the_console() {
+    let console = console_with("[access]\nattempts_per_minute = 1000\n").await;
+    let client = console.client();
+    for payload in REDIRECT_PAYLOADS {
+        let form = [
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("next", payload),
+        ];
+        let r = post_sign_in(&console, &client, &form, &[]).await;
+        assert_eq!(r.status().as_u16(), 303, "{payload:?}");
+        let location = r.headers()["location"].to_str().unwrap();
+        assert!(
+            is_console_path(location),
+            "{payload:?} sent to {location:?}"
+        );
+        assert_eq!(location, "/", "{payload:?}");
+        // A refused sign-in carries `next` back to the form only as a console path.
+        let form = [
+            ("username", "nobody"),
+            ("password", "whatever-pw"),
+            ("next", payload),
+        ];
+        let r = post_sign_in(&console, &client, &form, &[]).await;
+        let location = r.headers()["location"].to_str().unwrap();
+        assert_eq!(location, "/login?error=refused&next=/", "{payload:?}");
+        // The sign-in page a link opens with `next` keeps only a console path in its form.
+        let link = format!("/login?next={}", pitwall::percent_encode(payload));
+        let (_, page) = console.get(&console.client(), &link).await;
+        assert!(
+            page.contains(r#"name="next" value="/""#),
+            "{payload:?}: {}",
+            page.split("name=\"next\"").nth(1).unwrap_or(&page)
+        );
+    }
+    // A console path goes through, on the form and on the page.
+    let form = [
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+        ("next", "/queues?x=1"),
+    ];
+    let r = post_sign_in(&console, &client, &form, &[]).await;
+    assert_eq!(r.headers()["location"], "/queues?x=1");
+    let (_, page) = console
+        .get(&console.client(), "/login?next=%2Fjobs%2F7")
+        .await;
+    assert!(page.contains(r#"name="next" value="/jobs/7""#), "{page}");
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_lock_one_address_and_an_admin_unlocks() {
+    let console = console_with("[access]\nlockout_after = 3\nattempts_per_minute = 100\n").await;
+    let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
+    add_user(&console, &admin, "lee", "viewer").await;
+    add_user(&console, &admin, "vera", "viewer").await;
+    add_user(&console, &admin, "otto", "operator").await;
+
+    // Ten wrong passwords at once from one address; a "busy" answer is tried again.
+    let attempts = (0..10).map(|_| {
+        let client = client_at(&console, "127.0.0.1");
+        let url = console.url("/login");
+        tokio::spawn(async move {
+            let form = [
+                ("username", "lee"),
+                ("password", "wrong-password-1"),
+                ("next", "/users"),
+            ];
+            loop {
+                let r = client.post(&url).form(&form).send().await.unwrap();
+                if r.status().as_u16() == 429 {
+                    assert!(r.headers().contains_key("retry-after"));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                assert_eq!(r.status().as_u16(), 303);
+                return r.headers()["location"].to_str().unwrap().to_owned();
+            }
+        })
+    });
+    for attempt in attempts.collect::<Vec<_>>() {
+        assert_eq!(attempt.await.unwrap(), REFUSED);
+    }
+    let rows = audit_of(&console, &admin, "lee").await;
+    assert_eq!(
+        sign_ins(&rows, "failed: wrong password"),
+        3,
+        "only the limit gets a password check: {rows:?}"
+    );
+    assert_eq!(
+        sign_ins(&rows, "failed: wrong password; locked for this address"),
+        1,
+        "{rows:?}"
+    );
+    assert_eq!(
+        sign_ins(&rows, "failed: locked for this address"),
+        7,
+        "{rows:?}"
+    );
+
+    // The right password is refused from that address, and works from another one.
+    let home = client_at(&console, "127.0.0.1");
+    assert_eq!(
+        sign_in_at(&console, &home, "lee", &password_of("lee")).await,
+        REFUSED
+    );
+    let lee = listed(&console, &admin, "lee").await;
+    assert_eq!(
+        lee["locked_from"],
+        serde_json::json!(["127.0.0.1"]),
+        "{lee}"
+    );
+    assert!(lee["locked_until_ms"].as_u64().is_some(), "{lee}");
+    let elsewhere = client_at(&console, "127.0.0.2");
+    assert_eq!(
+        sign_in_at(&console, &elsewhere, "lee", &password_of("lee")).await,
+        "/users"
+    );
+
+    // Only an admin unlocks, and it is audited.
+    for (name, role) in [("vera", Role::Viewer), ("otto", Role::Operator)] {
+        let who = console.sign_in(name, &password_of(name)).await;
+        let (code, body) = console
+            .call(&who, "unlock_user", &[("username", "lee")])
+            .await;
+        assert_eq!(code, 403, "{role} unlocking: {body}");
+        assert_eq!(app_error(&body), AppError::Forbidden(Role::Admin));
+    }
+    assert_eq!(
+        sign_in_at(&console, &home, "lee", &password_of("lee")).await,
+        REFUSED
+    );
+    let (code, body) = console
+        .call(&admin, "unlock_user", &[("username", "lee")])
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(listed(&console, &admin, "lee").await["locked_until_ms"].is_null());
+    assert_eq!(
+        sign_in_at(&console, &home, "lee", &password_of("lee")).await,
+        "/users"
+    );
+    let admin_rows = audit_of(&console, &admin, "admin").await;
+    assert!(
+        admin_rows
+            .iter()
+            .any(|(action, object, outcome, _)| action == "user.unlock"
+                && object == "lee"
+                && outcome == "ok"),
+        "{admin_rows:?}"
+    );
+    let (code, body) = console
+        .call(&admin, "unlock_user", &[("username", "nobody")])
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        app_error(&body),
+        AppError::Invalid("no user named `nobody`".into())
+    );
+
+    // The command line unlocks too.
+    let third = client_at(&console, "127.0.0.3");
+    for _ in 0..3 {
+        assert_eq!(
+            sign_in_at(&console, &third, "lee", "wrong-password-2").await,
+            REFUSED
+        );
+    }
+    assert_eq!(
+        sign_in_at(&console, &third, "lee", &password_of("lee")).await,
+        REFUSED
+    );
+    let (code, out) = console.cli(&["user", "unlock", "lee"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("unlocked lee"), "{out}");
+    assert_eq!(
+        sign_in_at(&console, &third, "lee", &password_of("lee")).await,
+        "/users"
+    );
+}
+
+#[tokio::test]
+async fn many_failures_from_all_addresses_make_the_account_wait_briefly() {
+    let console = console_with("[access]\nlockout_after = 5\nbackoff_after = 3\n").await;
+    let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
+    add_user(&console, &admin, "kim", "viewer").await;
+    for n in 2..=5 {
+        let client = client_at(&console, &format!("127.0.0.{n}"));
+        assert_eq!(
+            sign_in_at(&console, &client, "kim", "wrong-password-3").await,
+            REFUSED
+        );
+    }
+    // The fourth failure, one more than `backoff_after`, makes every address wait a second.
+    let fresh = client_at(&console, "127.0.0.6");
+    assert_eq!(
+        sign_in_at(&console, &fresh, "kim", &password_of("kim")).await,
+        REFUSED
+    );
+    let kim = listed(&console, &admin, "kim").await;
+    assert!(kim["waiting_until_ms"].as_u64().is_some(), "{kim}");
+    let rows = audit_of(&console, &admin, "kim").await;
+    assert_eq!(sign_ins(&rows, "failed: account waiting"), 1, "{rows:?}");
+    assert_eq!(sign_ins(&rows, "failed: wrong password"), 4, "{rows:?}");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        sign_in_at(&console, &fresh, "kim", &password_of("kim")).await,
+        "/users"
+    );
+}
+
+/// `VmRSS` or `VmHWM` of process `pid`, in bytes.
+fn memory_of(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn a_flood_of_sign_ins_is_answered_busy_and_memory_stays_bounded() {
+    let console = console_with("").await;
+    console.sign_in("admin", ADMIN_PASSWORD).await;
+    // The peak from here on: the kernel resets VmHWM to the current RSS on "5".
+    std::fs::write(format!("/proc/{}/clear_refs", console.pid()), "5").unwrap();
+    let baseline = memory_of(console.pid(), "VmRSS:");
+    // 200 sign-ins at once, of unknown users (the decoy check costs as much as a real one), from
+    // 50 addresses, well within each address's rate limit.
+    let attempts = (0..200).map(|i| {
+        let client = client_at(&console, &format!("127.0.1.{}", 1 + i % 50));
+        let url = console.url("/login");
+        tokio::spawn(async move {
+            let name = format!("nobody-{i}");
+            let form = [
+                ("username", name.as_str()),
+                ("password", "whatever-pw-1"),
+                ("next", "/"),
+            ];
+            let r = client.post(&url).form(&form).send().await.unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let location = r
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), retry, location)
+        })
+    });
+    let (mut busy, mut checked) = (0, 0);
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            (429, Some(retry), None) => {
+                assert!(retry.parse::<u64>().unwrap() >= 1, "Retry-After: {retry}");
+                busy += 1;
+            }
+            (303, None, Some(location)) => {
+                assert_eq!(location, "/login?error=refused&next=/");
+                checked += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(busy > 0, "200 at once and none was answered busy");
+    assert!(checked > 0, "not one of 200 was checked");
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    let peak = memory_of(console.pid(), "VmHWM:");
+    let bound = baseline + (cores + 2) * 25 * 1024 * 1024;
+    eprintln!(
+        "peak {} MiB, baseline {} MiB, {cores} cores, {checked} checked, {busy} busy",
+        peak >> 20,
+        baseline >> 20
+    );
+    assert!(
+        peak < bound,
+        "peak RSS {} MiB, over {} MiB (baseline {} MiB, {cores} cores; {checked} checked, {busy} busy)",
+        peak >> 20,
+        bound >> 20,
+        baseline >> 20
+    );
+    // The console still answers, and signs people in.
+    console.sign_in("admin", ADMIN_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn proxied_identities_and_addresses() {
+    let config = "[access]\nlockout_after = 2\n\n[access.trusted_proxy]\nheader = \"X-Forwarded-User\"\nproxies = [\"127.0.0.1\"]\n";
+    let console = console_with(config).await;
+    let proxy = console.client();
+
+    // A user named twice is refused, whoever the names are.
+    for names in [["admin", "nobody"], ["admin", "admin"]] {
+        let r = proxy
+            .get(console.url("/"))
+            .header("x-forwarded-user", names[0])
+            .header("x-forwarded-user", names[1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{names:?}");
+        assert!(r.headers().get("set-cookie").is_none());
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("x-forwarded-user header appears more than once"),
+            "{body}"
+        );
+    }
+    let r = proxy
+        .post(console.url("/api/add_user"))
+        .header("x-forwarded-user", "admin")
+        .header("x-forwarded-user", "admin")
+        .form(&[
+            ("username", "eve"),
+            ("password", "0123456789ab"),
+            ("role", "admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // The first request of an identity is audited as a sign-in, with the client's address.
+    for _ in 0..3 {
+        let r = proxy
+            .get(console.url("/"))
+            .header("x-forwarded-user", "admin")
+            .header("x-forwarded-for", "203.0.113.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
+    let (_, users) = console.call(&admin, "list_users", &[]).await;
+    assert!(!users.contains("eve"), "{users}");
+    let rows = audit_of(&console, &admin, "admin").await;
+    let proxied: Vec<_> = rows
+        .iter()
+        .filter(|(action, _, outcome, _)| action == "sign-in" && outcome == "ok: trusted proxy")
+        .collect();
+    assert_eq!(proxied.len(), 1, "{rows:?}");
+    assert_eq!(proxied[0].3, "203.0.113.7");
+    // A change through the proxy is audited with the client's address too.
+    let r = proxy
+        .post(console.url("/api/add_user"))
+        .header("x-forwarded-user", "admin")
+        .header("x-forwarded-for", "203.0.113.8")
+        .form(&[
+            ("username", "quinn"),
+            ("password", &password_of("quinn")),
+            ("role", "viewer"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let rows = audit_of(&console, &admin, "admin").await;
+    assert!(
+        rows.iter()
+            .any(|(action, object, _, addr)| action == "user.add"
+                && object == "quinn"
+                && addr == "203.0.113.8"),
+        "{rows:?}"
+    );
+
+    // Through the proxy, each client address has its own lockout.
+    add_user(&console, &admin, "pat", "viewer").await;
+    let via = |client: &'static str| [("x-forwarded-for", client)];
+    let form = |password: &str| {
+        [
+            ("username", "pat".to_owned()),
+            ("password", password.to_owned()),
+            ("next", "/users".to_owned()),
+        ]
+    };
+    let attempt = async |headers: [(&str, &str); 1], password: &str, from: &reqwest::Client| {
+        let form = form(password);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = post_sign_in(&console, from, &form, &headers).await;
+        r.headers()["location"].to_str().unwrap().to_owned()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            attempt(via("203.0.113.1"), "wrong-password-4", &proxy).await,
+            REFUSED
+        );
+    }
+    assert_eq!(
+        attempt(via("203.0.113.1"), &password_of("pat"), &proxy).await,
+        REFUSED
+    );
+    assert_eq!(
+        attempt(via("203.0.113.2"), &password_of("pat"), &proxy).await,
+        "/users"
+    );
+    // A client that is not the proxy cannot pick an address: it is its own.
+    let direct = client_at(&console, "127.0.0.2");
+    assert_eq!(
+        attempt(via("203.0.113.2"), "wrong-password-4", &direct).await,
+        REFUSED
+    );
+    let rows = audit_of(&console, &admin, "pat").await;
+    let addresses: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(_, _, outcome, addr)| (outcome.as_str(), addr.as_str()))
+        .collect();
+    assert_eq!(
+        addresses,
+        [
+            ("failed: wrong password", "127.0.0.2"),
+            ("ok", "203.0.113.2"),
+            ("failed: locked for this address", "203.0.113.1"),
+            (
+                "failed: wrong password; locked for this address",
+                "203.0.113.1"
+            ),
+            ("failed: wrong password", "203.0.113.1"),
+        ],
+        "{rows:?}"
+    );
 }

@@ -188,7 +188,10 @@ async fn cache_warm_invalidate_and_prune_queue_jobs_a_console_runs() {
     pg.connect("postgres")
         .await
         .unwrap()
-        .execute("CREATE TABLE items AS SELECT i AS id, 'item ' || i AS name FROM generate_series(1, 20) i")
+        .execute(
+            "CREATE TABLE items AS SELECT i AS id, 'item ' || i AS name FROM generate_series(1, 20) i;
+             ANALYZE items",
+        )
         .await
         .unwrap();
     let console = Console::spawn(&format!(
@@ -213,7 +216,7 @@ async fn cache_warm_invalidate_and_prune_queue_jobs_a_console_runs() {
     let (code, out) = cli(&["cache", "warm", "items", "--dry-run"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("plan: Warms recipe `items`: 20 rows from `db`"),
+        out.contains("plan: Warms recipe `items`: about 20 rows from `db`"),
         "{out}"
     );
     assert!(out.contains("not queued"), "{out}");

@@ -680,3 +680,149 @@ async fn wait_for(inbox: &Inbox, status: &str, pairs: &[(&str, &str)], limit: Du
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A receiver that takes every connection and never answers; how many it took.
+async fn silent_receiver() -> (String, Arc<Mutex<usize>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let taken: Arc<Mutex<usize>> = Arc::default();
+    let count = taken.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            *count.lock().unwrap() += 1;
+            held.push(stream);
+        }
+    });
+    (addr.to_string(), taken)
+}
+
+/// A receiver that takes every message at once; each delivery number with its arrival (Unix ms).
+async fn prompt_receiver() -> (String, Arc<Mutex<Vec<(i64, u64)>>>) {
+    let arrivals: Arc<Mutex<Vec<(i64, u64)>>> = Arc::default();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let arrivals = arrivals.clone();
+            move |headers: HeaderMap| {
+                let arrivals = arrivals.clone();
+                async move {
+                    let delivery = headers[notify::DELIVERY_HEADER]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    arrivals
+                        .lock()
+                        .unwrap()
+                        .push((delivery, pitwall::status::now_ms()));
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, arrivals)
+}
+
+/// A port on loopback nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_webhook_delays_only_its_own_messages_and_its_url_is_never_shown() {
+    let (dead, taken) = silent_receiver().await;
+    let (good, arrivals) = prompt_receiver().await;
+    // The URL carries a token in its path and query, as Slack's and many bridges' do.
+    let dead_url = format!("http://{dead}/services/T0PS3CRET-path?token=Q7-secret-query");
+    // Two targets that never answer: two episodes, each queued to the dead receiver first.
+    let config = format!(
+        "[[redis]]\nname = \"gone-a\"\nurl = \"redis://127.0.0.1:{}\"\n\n\
+         [[redis]]\nname = \"gone-b\"\nurl = \"redis://127.0.0.1:{}\"\n\n\
+         [alerts]\nexternal_url = \"http://pitwall.test\"\n\n\
+         [[alerts.rules]]\nname = \"target_down\"\nexpr = \"up < 1\"\nfor = \"1s\"\n\
+         keep_firing_for = \"0s\"\nseverity = \"critical\"\nsummary = \"{{target}} is down\"\n\n\
+         [[alerts.webhooks]]\nname = \"dead\"\nurl = \"{dead_url}\"\nsecret = \"{SECRET}\"\n\
+         min_severity = \"info\"\ntimeout = \"5s\"\n\n\
+         [[alerts.webhooks]]\nname = \"good\"\nurl = \"{good}\"\nsecret = \"{SECRET}\"\n\
+         min_severity = \"info\"\ntimeout = \"5s\"\n",
+        closed_port(),
+        closed_port(),
+    );
+    let console = Console::spawn(&config).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.lock().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the working receiver got {:?}\n{}",
+            arrivals.lock().unwrap(),
+            console.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let store = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        console.data_dir().join("pitwall.db").display()
+    ))
+    .await
+    .unwrap();
+    let queued: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, webhook, created_at FROM alert_notifications ORDER BY id")
+            .fetch_all(&store)
+            .await
+            .unwrap();
+    // Each episode's message to the dead receiver was queued ahead of the working one's.
+    let webhooks: Vec<&str> = queued.iter().map(|(_, w, _)| w.as_str()).collect();
+    assert_eq!(webhooks, ["dead", "good", "dead", "good"], "{queued:?}");
+    for (delivery, arrived) in arrivals.lock().unwrap().iter() {
+        let (_, webhook, created) = queued.iter().find(|(id, ..)| id == delivery).unwrap();
+        assert_eq!(webhook, "good");
+        let waited = *arrived as i64 - created;
+        assert!(
+            waited < 1_000,
+            "message {delivery} arrived {waited} ms after it was queued"
+        );
+    }
+
+    // The dead receiver's attempt times out and is recorded; neither the log nor the error
+    // shows its URL, only its name and host.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        let error: Option<String> = sqlx::query_scalar(
+            "SELECT last_error FROM alert_notifications WHERE webhook = 'dead' AND last_error IS NOT NULL",
+        )
+        .fetch_optional(&store)
+        .await
+        .unwrap()
+        .flatten();
+        if let Some(error) = error {
+            break error;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed attempt\n{}",
+            console.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(*taken.lock().unwrap() >= 1);
+    assert!(
+        error.contains("dead") && error.contains(&dead) && error.contains("timed out"),
+        "{error}"
+    );
+    // The log is written as the failure is recorded; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = console.log();
+    assert!(log.contains("alert notification failed"), "{log}");
+    for secret in ["T0PS3CRET", "Q7-secret", "/services/"] {
+        assert!(!error.contains(secret), "{error}");
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}

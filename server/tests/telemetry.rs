@@ -106,7 +106,8 @@ async fn collector_calls(pg: &PgServer) -> i64 {
 async fn collector_load_does_not_grow_with_viewers() {
     let pg = PgServer::start().await.unwrap();
     let config = format!(
-        "{FAST}\n[[postgres]]\nname = \"db\"\nurl = \"{}\"\n",
+        // 201 streams of one session: allow them all.
+        "{FAST}\n[http]\nstreams_per_session = 256\n\n[[postgres]]\nname = \"db\"\nurl = \"{}\"\n",
         pg.url("postgres")
     );
     let console = Console::spawn(&config).await;

@@ -8,19 +8,26 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod next;
 #[cfg(feature = "services")]
 mod password;
 #[cfg(feature = "services")]
 mod service;
 #[cfg(feature = "services")]
+mod streams;
+#[cfg(feature = "services")]
 mod throttle;
 #[cfg(feature = "services")]
 mod username;
 
+pub use next::safe_next;
 #[cfg(feature = "services")]
 pub use service::{
-    Access, AccessSettings, Actor, Bootstrap, Error, Result, SessionToken, SignInError,
+    Access, AccessSettings, Actor, Bootstrap, Error, Result, STREAMS_PER_SESSION, SessionToken,
+    SignInError,
 };
+#[cfg(feature = "services")]
+pub use streams::{Holder, StreamError, StreamLease, Streams};
 #[cfg(feature = "services")]
 pub use username::Username;
 
@@ -90,8 +97,12 @@ pub struct UserSummary {
     pub role: Role,
     /// When the account was created, Unix milliseconds.
     pub created_at_ms: u64,
-    /// Until when the account is locked after failed sign-ins, if it is.
+    /// Until when the last lock in force ends (for an address, or the account-wide wait), if any.
     pub locked_until_ms: Option<u64>,
+    /// The client addresses locked out of the account after failed sign-ins from them.
+    pub locked_from: Vec<String>,
+    /// Until when every address waits before its next attempt after many failures, if it does.
+    pub waiting_until_ms: Option<u64>,
     /// How many sessions are open.
     pub sessions: u32,
 }

@@ -1,19 +1,34 @@
 //! The access service: sign-in with rate limiting and lockout, sessions, user management, and the
 //! audit trail, each change written in the same store transaction as its audit row.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::password::Checks;
+use super::streams::{Holder, StreamError, StreamLease, Streams};
 use super::throttle::Throttle;
 use super::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary, Username, password};
 use crate::status::now_ms;
 use crate::store::{self, NewAudit, Store};
+use crate::writable::Writable;
+
+/// How often at most a session's activity is written (a write per request would be waste); a
+/// quarter of the idle timeout when that is shorter, so activity always keeps a session alive.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Live streams a session may have open at once, unless configured otherwise.
+pub const STREAMS_PER_SESSION: usize = 8;
+
+mod sign_in;
+
+use sign_in::Visits;
 
 /// Why an access operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +63,9 @@ pub enum SignInError {
     /// Too many attempts from this address.
     #[error("Too many sign-in attempts from your address. Try again in {} seconds.", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// Every password check is taken by other sign-ins; nothing was checked or counted.
+    #[error("The console is busy with other sign-ins. Try again in {} seconds.", .0.as_secs().max(1))]
+    Busy(Duration),
     /// The store failed.
     #[error("sign-in is unavailable: {0}")]
     Store(#[from] store::Error),
@@ -60,10 +78,15 @@ pub struct AccessSettings {
     pub idle: Duration,
     /// A session ends this long after sign-in, however active.
     pub lifetime: Duration,
-    /// Consecutive failed sign-ins that lock an account.
+    /// Failed sign-ins in a row from one client address that lock that address out of the
+    /// account.
     pub lockout_after: u32,
-    /// How long a locked account stays locked.
+    /// How long such a lock lasts; failures this much older than the last are forgotten.
     pub lockout_for: Duration,
+    /// Recent failures from all addresses after which every attempt at the account waits.
+    pub backoff_after: u32,
+    /// The longest such wait (1 s after the first failure beyond `backoff_after`, doubling).
+    pub backoff_max: Duration,
     /// Sign-in attempts allowed per client address per minute.
     pub attempts_per_minute: u32,
 }
@@ -75,6 +98,8 @@ impl Default for AccessSettings {
             lifetime: Duration::from_secs(7 * 24 * 3600),
             lockout_after: 5,
             lockout_for: Duration::from_secs(15 * 60),
+            backoff_after: 20,
+            backoff_max: Duration::from_secs(60),
             attempts_per_minute: 10,
         }
     }
@@ -183,6 +208,14 @@ pub struct Access {
     settings: AccessSettings,
     throttle: Arc<Throttle>,
     setup_token: Arc<Mutex<Option<String>>>,
+    /// The sign-in password checks, one per core at a time.
+    checks: Arc<Checks>,
+    /// When each user a trusted proxy names was last seen.
+    visits: Arc<Visits>,
+    streams: Streams,
+    writable: Writable,
+    /// The sessions whose touch is being written now (one at a time each).
+    touching: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Access {
@@ -196,7 +229,25 @@ impl Access {
                 Duration::from_secs(60),
             )),
             setup_token: Arc::new(Mutex::new(None)),
+            checks: Arc::new(Checks::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+            visits: Arc::new(Visits::new(settings.idle)),
+            streams: Streams::new(STREAMS_PER_SESSION),
+            writable: Writable::default(),
+            touching: Arc::default(),
         }
+    }
+
+    /// The same service allowing `per_session` live streams per session.
+    pub fn with_streams_per_session(mut self, per_session: usize) -> Self {
+        self.streams = Streams::new(per_session);
+        self
+    }
+
+    /// Whether the store takes writes (a failed session touch marks it not writable).
+    pub fn writable(&self) -> &Writable {
+        &self.writable
     }
 
     /// The settings in force.
@@ -268,120 +319,103 @@ impl Access {
         Ok(())
     }
 
-    /// Signs in; on success a new session (the old one, if given, is closed: ids rotate at sign-in).
-    pub async fn sign_in(
-        &self,
-        username: &str,
-        password: &str,
-        client: Option<IpAddr>,
-        previous: Option<&str>,
-    ) -> std::result::Result<(SessionToken, CurrentUser), SignInError> {
-        if let Some(addr) = client {
-            self.throttle
-                .attempt(addr, Instant::now())
-                .map_err(SignInError::RateLimited)?;
-        }
-        let now = now_ms();
-        let client_addr = client.map(|c| c.to_string());
-        let typed: String = username.chars().take(64).collect();
-        let audit = |outcome: &str, role: Option<Role>| NewAudit {
-            at_ms: now,
-            actor: typed.clone(),
-            role,
-            action: "sign-in".into(),
-            target: None,
-            object: None,
-            parameters: serde_json::json!({}),
-            outcome: outcome.into(),
-            client_addr: client_addr.clone(),
-        };
-        let user = self.store.user(&typed).await?;
-        let Some(user) = user else {
-            // Spend the same time as a real check, so timing does not reveal unknown names.
-            password::verify(password.to_owned(), password::decoy().await).await;
-            self.store
-                .record_sign_in_failure(None, None, &audit("failed: unknown user", None))
-                .await?;
-            return Err(SignInError::Refused);
-        };
-        if user.locked_until_ms.is_some_and(|until| until > now) {
-            self.store
-                .record_sign_in_failure(
-                    None,
-                    None,
-                    &audit("failed: account locked", Some(user.role)),
-                )
-                .await?;
-            return Err(SignInError::Refused);
-        }
-        if !password::verify(password.to_owned(), user.password_hash.clone()).await {
-            let failures = user.failed_attempts + 1;
-            let lock = (failures >= self.settings.lockout_after)
-                .then(|| now + self.settings.lockout_for.as_millis() as u64);
-            let outcome = if lock.is_some() {
-                "failed: wrong password; account locked"
-            } else {
-                "failed: wrong password"
-            };
-            self.store
-                .record_sign_in_failure(Some(user.id), lock, &audit(outcome, Some(user.role)))
-                .await?;
-            return Err(SignInError::Refused);
-        }
-        let token = SessionToken::generate();
-        // The session starts now, after the (deliberately slow) password check.
-        let started = now_ms();
-        let session = store::NewSession {
-            id_hash: token_hash(token.expose()),
-            user_id: user.id,
-            created_at_ms: started,
-            expires_at_ms: started + self.settings.lifetime.as_millis() as u64,
-            client_addr: client_addr.clone(),
-            replaces: previous.map(token_hash),
-        };
-        self.store
-            .open_session(&session, &audit("ok", Some(user.role)))
-            .await?;
-        Ok((
-            token,
-            CurrentUser {
-                username: user.username,
-                role: user.role,
-            },
-        ))
-    }
-
-    /// The user a session token belongs to, if the session is still valid (and notes the activity).
+    /// The user a session token belongs to, if the session is still valid. The lookup only reads;
+    /// the activity is written afterwards, off the request, and a failed write keeps the user
+    /// signed in (the store is marked not writable until a write succeeds).
     pub async fn authenticate(&self, token: &str) -> Option<CurrentUser> {
         let idle = self.settings.idle.as_millis() as u64;
-        match self
-            .store
-            .session_user(&token_hash(token), now_ms(), idle)
-            .await
-        {
-            Ok(user) => user,
+        let hash = token_hash(token);
+        let now = now_ms();
+        let session = match self.store.session_user(&hash, now, idle).await {
+            Ok(session) => session?,
             Err(e) => {
                 tracing::error!("session lookup failed: {e}");
-                None
+                return None;
             }
+        };
+        let every = TOUCH_EVERY.min(self.settings.idle / 4).as_millis() as u64;
+        if now.saturating_sub(session.last_seen_ms) >= every {
+            self.touch(hash, now, idle);
         }
+        Some(session.user)
     }
 
-    /// A user named by a trusted proxy's header, if they exist (no session, no password).
-    pub async fn trusted_user(&self, username: &str) -> Option<CurrentUser> {
-        match self.store.user(username).await {
-            Ok(Some(u)) => Some(CurrentUser {
-                username: u.username,
-                role: u.role,
-            }),
-            _ => None,
+    /// Notes on the store's write mark how a write went, and passes its result on.
+    fn noted<T>(&self, written: store::Result<T>) -> store::Result<T> {
+        match &written {
+            Ok(_) => self.writable.succeeded(),
+            Err(e) => self.writable.failed(e),
+        }
+        written
+    }
+
+    /// Writes a session's activity in the background, at most one write per session at a time.
+    fn touch(&self, hash: String, now: u64, idle: u64) {
+        let fresh = self
+            .touching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash.clone());
+        if !fresh {
+            return;
+        }
+        let (store, writable, touching) = (
+            self.store.clone(),
+            self.writable.clone(),
+            self.touching.clone(),
+        );
+        tokio::spawn(async move {
+            match store.touch_session(&hash, now, idle).await {
+                Ok(()) => writable.succeeded(),
+                Err(e) => writable.failed(&e),
+            }
+            touching
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&hash);
+        });
+    }
+
+    /// Registers a live stream of `user`, held by the session of `token` (or, without one, by
+    /// the user a trusted proxy named); refused beyond the streams a session may have.
+    pub fn open_stream(
+        &self,
+        token: Option<&str>,
+        user: &CurrentUser,
+    ) -> std::result::Result<StreamLease, StreamError> {
+        let holder = match token {
+            Some(token) => Holder::Session(token_hash(token)),
+            None => Holder::Proxied(user.username.clone()),
+        };
+        self.streams.open(holder, &user.username)
+    }
+
+    /// Every `every`, checks the sessions holding live streams against the store in one read and
+    /// ends the streams of those that ended (signed out, expired, idle, user changed or removed,
+    /// on any console sharing the store). Runs until dropped.
+    pub async fn watch_streams(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let sessions = self.streams.sessions();
+            if sessions.is_empty() {
+                continue;
+            }
+            let idle = self.settings.idle.as_millis() as u64;
+            match self.store.live_sessions(&sessions, now_ms(), idle).await {
+                Ok(live) => self.streams.end_sessions_not_in(&live),
+                Err(e) => tracing::warn!("checking the sessions of live streams: {e}"),
+            }
         }
     }
 
     /// Ends a session.
     pub async fn sign_out(&self, token: &str, actor: &Actor) -> Result<()> {
         let audit = actor.audit("sign-out", None, serde_json::json!({}), "ok");
-        self.store.close_session(&token_hash(token), &audit).await?;
+        let hash = token_hash(token);
+        self.streams.end_session(&hash);
+        self.noted(self.store.close_session(&hash, &audit).await)?;
         Ok(())
     }
 
@@ -405,11 +439,11 @@ impl Access {
             serde_json::json!({ "role": role }),
             "ok",
         );
-        if !self
-            .store
-            .insert_user(name.as_str(), &hash, role, &audit)
-            .await?
-        {
+        if !self.noted(
+            self.store
+                .insert_user(name.as_str(), &hash, role, &audit)
+                .await,
+        )? {
             return Err(Error::Exists(name.to_string()));
         }
         Ok(())
@@ -428,13 +462,14 @@ impl Access {
             serde_json::json!({ "password": "<redacted>" }),
             "ok",
         );
-        if !self
-            .store
-            .update_user(username, Some(&hash), None, &audit)
-            .await?
-        {
+        if !self.noted(
+            self.store
+                .update_user(username, Some(&hash), None, &audit)
+                .await,
+        )? {
             return Err(Error::NoSuchUser(username.to_owned()));
         }
+        self.streams.end_user(username);
         Ok(())
     }
 
@@ -452,13 +487,14 @@ impl Access {
             serde_json::json!({ "role": role }),
             "ok",
         );
-        if !self
-            .store
-            .update_user(username, None, Some(role), &audit)
-            .await?
-        {
+        if !self.noted(
+            self.store
+                .update_user(username, None, Some(role), &audit)
+                .await,
+        )? {
             return Err(Error::NoSuchUser(username.to_owned()));
         }
+        self.streams.end_user(username);
         Ok(())
     }
 
@@ -469,9 +505,10 @@ impl Access {
             return Err(Error::Invalid("you cannot remove yourself".into()));
         }
         let audit = actor.audit("user.remove", Some(username), serde_json::json!({}), "ok");
-        if !self.store.delete_user(username, &audit).await? {
+        if !self.noted(self.store.delete_user(username, &audit).await)? {
             return Err(Error::NoSuchUser(username.to_owned()));
         }
+        self.streams.end_user(username);
         Ok(())
     }
 
@@ -486,7 +523,7 @@ impl Access {
     ) -> Result<()> {
         let mut audit = actor.audit(action, None, parameters, outcome);
         audit.target = target.map(str::to_owned);
-        Ok(self.store.append_audit(&audit).await?)
+        Ok(self.noted(self.store.append_audit(&audit).await)?)
     }
 
     /// Every user.

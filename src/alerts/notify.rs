@@ -3,9 +3,12 @@
 //!
 //! Every message is first queued in the store, in the same transaction that records the alert's
 //! firing or resolution, once per webhook and episode: a message is never queued twice, and one
-//! the console could not send before it stopped is sent after it starts again. The sender posts
-//! due messages in order (a resolved one waits for its firing one), signs each body with the
-//! webhook's shared secret, and tries a failed one again with exponential backoff.
+//! the console could not send before it stopped is sent after it starts again. Each webhook has
+//! a sender task of its own, so a receiver that does not answer delays only its own messages: it
+//! posts its due messages in the order they were queued (a resolved one waits for its firing
+//! one), signs each body with the webhook's shared secret, and after a failure holds its queue
+//! with exponential backoff before trying that message again. Logs and errors name a webhook,
+//! never its URL (which often carries a token).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,11 +54,27 @@ pub struct Webhook {
     pub timeout: Duration,
 }
 
+impl Webhook {
+    /// The host (and port) it posts to: what may be shown of its URL.
+    pub fn host(&self) -> String {
+        reqwest::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_owned();
+                Some(match u.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhook")
             .field("name", &self.name)
-            .field("url", &self.url)
+            .field("host", &self.host())
             .field("secret", &"[redacted]")
             .field("min_severity", &self.min_severity)
             .field("timeout", &self.timeout)
@@ -173,47 +192,96 @@ pub fn backoff(attempts: u32) -> Option<Duration> {
     Some(doubled.min(MAX_BACKOFF))
 }
 
-/// Sends due messages until the store is dropped: at once when woken, else every second.
+/// Messages read from the store at once per webhook.
+const BATCH: u32 = 50;
+
+/// Sends due messages, one task per webhook, for as long as it runs: each at once when `wake`
+/// is notified, else every second. Messages to webhooks no longer configured are given up first.
 pub async fn send(store: Arc<dyn Store>, settings: Arc<Settings>, wake: Arc<Notify>) {
     let client = reqwest::Client::builder()
         .user_agent(concat!("pitwall/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("an HTTP client without options builds");
-    loop {
-        let due = match store.due_notifications(now_ms(), 50).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::error!("reading queued alert notifications: {e}");
-                Vec::new()
-            }
-        };
-        for n in &due {
-            deliver(&client, store.as_ref(), &settings, n).await;
+    let names: Vec<String> = settings.webhooks.iter().map(|w| w.name.clone()).collect();
+    match store
+        .abandon_notifications(&names, "its webhook is not configured any more", now_ms())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!("gave up {n} alert notification(s) to webhooks no longer configured")
         }
-        if due.len() < 50 {
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+        Err(e) => tracing::error!("giving up the notifications of removed webhooks: {e}"),
+    }
+    let mut senders = tokio::task::JoinSet::new();
+    let mut wakes = Vec::new();
+    for webhook in &settings.webhooks {
+        let own = Arc::new(Notify::new());
+        wakes.push(own.clone());
+        senders.spawn(send_to(client.clone(), store.clone(), webhook.clone(), own));
+    }
+    // A permit is kept for a sender busy posting, so no wake is lost.
+    loop {
+        wake.notified().await;
+        for own in &wakes {
+            own.notify_one();
         }
     }
 }
 
+/// The sender of one webhook: its due messages in order; after a failed attempt it waits out
+/// the backoff before anything else goes to that webhook, so order is kept.
+async fn send_to(
+    client: reqwest::Client,
+    store: Arc<dyn Store>,
+    webhook: Webhook,
+    wake: Arc<Notify>,
+) {
+    loop {
+        let due = match store
+            .due_notifications(&webhook.name, now_ms(), BATCH)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(
+                    webhook = webhook.name,
+                    "reading queued alert notifications: {e}"
+                );
+                Vec::new()
+            }
+        };
+        let mut retry_at = None;
+        for n in &due {
+            retry_at = deliver(&client, store.as_ref(), &webhook, n).await;
+            if retry_at.is_some() {
+                break;
+            }
+        }
+        match retry_at {
+            Some(at) => {
+                tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await
+            }
+            None if due.len() < BATCH as usize => {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// One attempt at `n`, its outcome recorded; when it failed and will be tried again, when.
 async fn deliver(
     client: &reqwest::Client,
     store: &dyn Store,
-    settings: &Settings,
+    webhook: &Webhook,
     n: &Notification,
-) {
+) -> Option<u64> {
     let now = now_ms();
-    let outcome = match settings.webhooks.iter().find(|w| w.name == n.webhook) {
-        None => Err((
-            format!("no webhook named `{}` is configured any more", n.webhook),
-            false,
-        )),
-        Some(w) => post(client, w, n).await.map_err(|e| (e, true)),
-    };
-    let saved = match outcome {
+    let (saved, retry_at) = match post(client, webhook, n).await {
         Ok(()) => {
             tracing::info!(
                 webhook = n.webhook,
@@ -221,13 +289,10 @@ async fn deliver(
                 status = n.status,
                 "alert notification sent"
             );
-            store.notification_sent(n.id, now_ms()).await
+            (store.notification_sent(n.id, now_ms()).await, None)
         }
-        Err((error, retry)) => {
-            let retry_at = retry
-                .then(|| backoff(n.attempts + 1))
-                .flatten()
-                .map(|wait| now + wait.as_millis() as u64);
+        Err(error) => {
+            let retry_at = backoff(n.attempts + 1).map(|wait| now + wait.as_millis() as u64);
             match retry_at {
                 Some(_) => tracing::warn!(
                     webhook = n.webhook,
@@ -240,15 +305,20 @@ async fn deliver(
                     "alert notification given up: {error}"
                 ),
             }
-            store.notification_failed(n.id, &error, retry_at, now).await
+            (
+                store.notification_failed(n.id, &error, retry_at, now).await,
+                retry_at,
+            )
         }
     };
     if let Err(e) = saved {
         tracing::error!("recording an alert notification's outcome: {e}");
     }
+    retry_at
 }
 
-/// One attempt: a 2xx answer is success.
+/// One attempt: a 2xx answer is success. The error names the webhook and its host, never its
+/// URL.
 async fn post(client: &reqwest::Client, w: &Webhook, n: &Notification) -> Result<(), String> {
     let timestamp = now_ms() / 1000;
     let answer = client
@@ -264,13 +334,26 @@ async fn post(client: &reqwest::Client, w: &Webhook, n: &Notification) -> Result
         .body(n.payload.clone())
         .send()
         .await
-        .map_err(|e| format!("posting to {}: {e}", w.name))?;
+        .map_err(|e| format!("posting to {} at {}: {}", w.name, w.host(), without_url(e)))?;
     let status = answer.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("{} answered {status}", w.name))
+        Err(format!("{} at {} answered {status}", w.name, w.host()))
     }
+}
+
+/// What went wrong, with its causes, but not the URL reqwest puts in its errors.
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -350,6 +433,26 @@ mod tests {
         assert_eq!(backoff(5), Some(Duration::from_secs(16)));
         assert_eq!(backoff(11), Some(MAX_BACKOFF));
         assert_eq!(backoff(MAX_ATTEMPTS), None);
+    }
+
+    #[test]
+    fn a_webhook_shows_its_host_never_its_url() {
+        let hook = Webhook {
+            name: "pager".into(),
+            url: "https://hooks.example.com:8443/services/T0K3N/s3cr3t?key=abc".into(),
+            secret: "0123456789abcdef".into(),
+            min_severity: Severity::Info,
+            timeout: Duration::from_secs(5),
+        };
+        assert_eq!(hook.host(), "hooks.example.com:8443");
+        let debug = format!("{hook:?}");
+        assert!(debug.contains("hooks.example.com:8443"), "{debug}");
+        assert!(
+            !debug.contains("T0K3N")
+                && !debug.contains("s3cr3t")
+                && !debug.contains("0123456789abcdef"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -149,6 +149,11 @@ pub enum WarmValue {
     Column(String),
 }
 
+/// The default of a recipe's `max_rows`.
+pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;
+/// The highest `max_rows` a recipe may set.
+pub const MAX_ROWS_LIMIT: u64 = 1_000_000_000;
+
 /// A named warming recipe of one Redis target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
@@ -177,6 +182,8 @@ pub struct Recipe {
     pub batch: usize,
     /// The query's `statement_timeout`, seconds.
     pub timeout_secs: u64,
+    /// The most rows the planner may estimate for the query: a plan over it is refused.
+    pub max_rows: u64,
 }
 
 impl Recipe {
@@ -220,6 +227,12 @@ impl Recipe {
             return Err(format!(
                 "`timeout_secs` must be between 1 and 3600, not {}",
                 self.timeout_secs
+            ));
+        }
+        if !(1..=MAX_ROWS_LIMIT).contains(&self.max_rows) {
+            return Err(format!(
+                "`max_rows` must be between 1 and {MAX_ROWS_LIMIT}, not {}",
+                self.max_rows
             ));
         }
         if self.key.is_constant() {
@@ -295,6 +308,7 @@ mod tests {
             every_secs: None,
             batch: 500,
             timeout_secs: 60,
+            max_rows: DEFAULT_MAX_ROWS,
         };
         assert_eq!(recipe.check(), Ok(()));
         assert_eq!(recipe.ttl_label(), "600 s ± 10 %");

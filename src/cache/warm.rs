@@ -148,8 +148,9 @@ async fn read_only(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Stri
     Ok(tx)
 }
 
-/// The planner's estimate of the recipe's rows, for progress (counting them would run the query
-/// twice); the progress total grows if the query returns more.
+/// The planner's estimate of the recipe's rows (`EXPLAIN`, which runs nothing): what the plan
+/// shows and caps, and the progress total (counting them would run the query twice); the total
+/// grows if the query returns more.
 async fn estimate(tx: &mut Transaction<'static, Postgres>, recipe: &Recipe) -> Result<u64, String> {
     let plan: serde_json::Value =
         sqlx::query_scalar(&format!("EXPLAIN (FORMAT JSON) {}", recipe.sql))
@@ -160,6 +161,29 @@ async fn estimate(tx: &mut Transaction<'static, Postgres>, recipe: &Recipe) -> R
         .as_f64()
         .unwrap_or(0.0)
         .max(0.0) as u64)
+}
+
+/// The room left under `maxmemory` on the target's primaries together, bytes; `None` when one of
+/// them has no limit (`INFO memory`, which managed servers answer where `CONFIG` is refused).
+async fn free_memory(ks: &mut Keyspace) -> Result<Option<u64>, String> {
+    let mut free = 0u64;
+    for i in 0..ks.nodes() {
+        let info: String = ks
+            .node(i)
+            .query(async |c| redis::cmd("INFO").arg("memory").query_async(c).await)
+            .await?;
+        let field = |name| {
+            crate::link::info_field(&info, name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let max = field("maxmemory");
+        if max == 0 {
+            return Ok(None);
+        }
+        free += max.saturating_sub(field("used_memory"));
+    }
+    Ok(Some(free))
 }
 
 /// The recipe's rows as JSON objects, in the query's order.
@@ -363,25 +387,56 @@ impl JobKind for WarmCache {
     ) -> Result<Plan, String> {
         let recipe = self.recipe(target, parameters)?;
         let owner = target.unwrap_or_default();
+        let failed = |e: String| format!("recipe `{}`: {e}", recipe.name);
         let pool = self.source(recipe)?;
         let mut tx = read_only(&pool).await?;
-        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({}) AS q", recipe.sql))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| format!("recipe `{}`: {}", recipe.name, pg_message(&e)))?;
+        let rows = estimate(&mut tx, recipe).await.map_err(failed)?;
+        if rows > recipe.max_rows {
+            return Err(failed(format!(
+                "the planner estimates {rows} rows, more than its `max_rows` of {}: narrow the \
+                 query or raise `max_rows`",
+                recipe.max_rows
+            )));
+        }
         let sample: Vec<String> =
             sqlx::query_scalar(&format!("{} LIMIT {SAMPLE}", rows_sql(recipe)))
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(|e| format!("recipe `{}`: {}", recipe.name, pg_message(&e)))?;
+                .map_err(|e| failed(pg_message(&e)))?;
+        let _ = tx.rollback().await;
+        let writes = sample
+            .into_iter()
+            .enumerate()
+            .map(|(i, json)| {
+                write_of(recipe, json)
+                    .map_err(|e| format!("recipe `{}`, row {}: {e}", recipe.name, i + 1))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !writes.is_empty() {
+            let mean = writes
+                .iter()
+                .map(|w| (w.key.len() + w.value.len()) as u64)
+                .sum::<u64>()
+                / writes.len() as u64;
+            let bytes = rows.saturating_mul(mean);
+            let mut ks = self.targets.keyspace(Some(owner), TIMEOUT).await?;
+            if let Some(free) = free_memory(&mut ks).await.map_err(failed)?
+                && bytes > free
+            {
+                return Err(failed(format!(
+                    "about {bytes} bytes ({rows} rows × {mean} bytes of key and value, the mean of \
+                     the first {}) do not fit in the {free} bytes `{owner}` has free under \
+                     maxmemory",
+                    writes.len()
+                )));
+            }
+        }
         let mut statements = vec![format!(
             "SELECT … FROM ({}) on `{}`, read-only, streamed",
             crate::format::truncate(&recipe.sql, 200),
             recipe.postgres
         )];
-        for (i, json) in sample.into_iter().enumerate() {
-            let w = write_of(recipe, json)
-                .map_err(|e| format!("recipe `{}`, row {}: {e}", recipe.name, i + 1))?;
+        for w in &writes {
             statements.push(format!(
                 "SET {} <{} bytes> EX {}",
                 w.key,
@@ -392,10 +447,10 @@ impl JobKind for WarmCache {
                 statements.push(format!("SADD {t} {}", w.key));
             }
         }
-        if rows as usize > SAMPLE {
+        if rows as usize > writes.len() {
             statements.push(format!(
-                "… and the same for the other {} rows",
-                rows as usize - SAMPLE
+                "… and the same for the other {} rows (the planner's estimate)",
+                rows as usize - writes.len()
             ));
         }
         let refresh = match recipe.refresh_ahead {
@@ -408,7 +463,7 @@ impl JobKind for WarmCache {
         let tags: Vec<String> = recipe.tags.iter().map(|t| t.to_string()).collect();
         Ok(Plan {
             summary: format!(
-                "Warms recipe `{}`: {rows} rows from `{}` become keys `{}` on `{owner}`, TTL {}, \
+                "Warms recipe `{}`: about {rows} rows from `{}` become keys `{}` on `{owner}`, TTL {}, \
                  written in pipelined batches of {}{}.{refresh}",
                 recipe.name,
                 recipe.postgres,
@@ -422,7 +477,7 @@ impl JobKind for WarmCache {
                 },
             ),
             statements,
-            total: Some(rows.max(0) as u64),
+            total: Some(rows),
             destructive: false,
         })
     }
@@ -542,6 +597,7 @@ mod tests {
             every_secs: None,
             batch: 10,
             timeout_secs: 5,
+            max_rows: crate::cache::recipe::DEFAULT_MAX_ROWS,
         };
         let json = r#"{"id":7,"name":"x","meta":{"a":1}}"#.to_owned();
         let w = write_of(&recipe, json.clone()).unwrap();

@@ -17,6 +17,8 @@ pub(super) struct AccessSection {
     session_lifetime_hours: Option<u64>,
     lockout_after: Option<u32>,
     lockout_seconds: Option<u64>,
+    backoff_after: Option<u32>,
+    backoff_max_seconds: Option<u64>,
     attempts_per_minute: Option<u32>,
     trusted_proxy: Option<TrustedProxySection>,
 }
@@ -43,6 +45,40 @@ impl TrustedProxy {
     /// Whether a request from `peer` comes from one of the proxies, so its forwarded headers count.
     pub fn trusts(&self, peer: IpAddr) -> bool {
         self.proxies.iter().any(|n| n.contains(peer))
+    }
+
+    /// The client's address of a request from `peer` carrying the `X-Forwarded-For` values
+    /// `forwarded_for` (in header order): from a proxy, the rightmost hop that is not a proxy
+    /// (each proxy appends the address it was reached from, and only the hops the proxies added
+    /// are to be believed); else `peer` itself. A hop that is not an address ends the walk at
+    /// the one after it.
+    pub fn client<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let hops: Vec<&str> = forwarded_for
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            if !self.trusts(client) {
+                break;
+            }
+            match hop.parse::<IpAddr>() {
+                Ok(addr) => client = addr,
+                Err(_) => break,
+            }
+        }
+        client
+    }
+
+    /// The configured networks wider than a /24 (IPv4) or /64 (IPv6): every address in them may
+    /// name any user.
+    pub fn wide_networks(&self) -> impl Iterator<Item = &IpNet> {
+        self.proxies.iter().filter(|n| n.is_wide())
     }
 }
 
@@ -76,6 +112,11 @@ impl IpNet {
         Ok(Self { addr, prefix })
     }
 
+    /// Whether the network is wider than a /24 (IPv4) or /64 (IPv6).
+    pub fn is_wide(&self) -> bool {
+        self.prefix < if self.addr.is_ipv4() { 24 } else { 64 }
+    }
+
     /// Whether `ip` is inside this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
@@ -91,6 +132,12 @@ impl IpNet {
             }
             _ => false,
         }
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -141,6 +188,10 @@ impl AccessSection {
                 .map_or(d.lockout_after, |v| v as u32),
             lockout_for: positive("lockout_seconds", self.lockout_seconds)?
                 .map_or(d.lockout_for, Duration::from_secs),
+            backoff_after: positive("backoff_after", self.backoff_after.map(u64::from))?
+                .map_or(d.backoff_after, |v| v as u32),
+            backoff_max: positive("backoff_max_seconds", self.backoff_max_seconds)?
+                .map_or(d.backoff_max, Duration::from_secs),
             attempts_per_minute: positive(
                 "attempts_per_minute",
                 self.attempts_per_minute.map(u64::from),
@@ -190,10 +241,74 @@ mod tests {
                 .contains("::1".parse().unwrap())
         );
         assert!(IpNet::parse("10.0.0.0/33").is_err());
+        assert!(IpNet::parse("10.0.0.0/23").unwrap().is_wide());
+        assert!(!IpNet::parse("10.0.0.0/24").unwrap().is_wide());
+        assert!(!IpNet::parse("10.0.0.7").unwrap().is_wide());
+        assert!(IpNet::parse("fd00::/48").unwrap().is_wide());
+        assert!(!IpNet::parse("fd00::/64").unwrap().is_wide());
+        assert_eq!(
+            IpNet::parse("10.1.0.0/16").unwrap().to_string(),
+            "10.1.0.0/16"
+        );
         assert!(
             IpNet::parse("proxy.local")
                 .unwrap_err()
                 .contains("expected an IP address")
+        );
+    }
+
+    #[test]
+    fn backoff_settings_parse_and_must_be_positive() {
+        let section: AccessSection =
+            toml::from_str("backoff_after = 7\nbackoff_max_seconds = 30\n").unwrap();
+        let settings = section.validate().unwrap().settings;
+        assert_eq!(settings.backoff_after, 7);
+        assert_eq!(settings.backoff_max, Duration::from_secs(30));
+        let defaults = AccessSettings::default();
+        assert_eq!(
+            (defaults.backoff_after, defaults.backoff_max.as_secs()),
+            (20, 60)
+        );
+        let section: AccessSection = toml::from_str("backoff_max_seconds = 0\n").unwrap();
+        assert_eq!(
+            section.validate().unwrap_err().1,
+            "`access.backoff_max_seconds` must be at least 1"
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_that_is_not_a_proxy() {
+        let proxy = TrustedProxy {
+            header: None,
+            proxies: vec![
+                IpNet::parse("10.0.0.5").unwrap(),
+                IpNet::parse("10.0.0.6").unwrap(),
+            ],
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (edge, inner, outside) = (ip("10.0.0.5"), ip("10.0.0.6"), ip("192.0.2.9"));
+        assert_eq!(proxy.client(edge, ["203.0.113.7"]), ip("203.0.113.7"));
+        assert_eq!(
+            proxy.client(edge, ["198.51.100.1, 203.0.113.7"]),
+            ip("203.0.113.7"),
+            "what the client itself wrote to the left is not believed"
+        );
+        assert_eq!(
+            proxy.client(inner, ["198.51.100.1", "203.0.113.7, 10.0.0.5"]),
+            ip("203.0.113.7"),
+            "through two proxies, over two header lines"
+        );
+        assert_eq!(proxy.client(edge, ["10.0.0.6"]), inner, "only proxies");
+        assert_eq!(proxy.client(edge, ["nonsense"]), edge);
+        assert_eq!(
+            proxy.client(edge, ["203.0.113.7, nonsense, 10.0.0.6"]),
+            ip("10.0.0.6")
+        );
+        assert_eq!(proxy.client(edge, std::iter::empty()), edge);
+        assert_eq!(
+            proxy.client(outside, ["203.0.113.7"]),
+            outside,
+            "a client that is not a proxy cannot choose its address"
         );
     }
 }

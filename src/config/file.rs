@@ -44,6 +44,7 @@ struct File {
     jobs: Option<Spanned<JobsSection>>,
     queries: Option<Spanned<QueriesSection>>,
     metrics: Option<Spanned<MetricsSection>>,
+    http: Option<Spanned<super::http::HttpSection>>,
     alerts: Option<Spanned<AlertsSection>>,
 }
 
@@ -316,6 +317,7 @@ struct JobsSection {
     backoff_base_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
     retention_days: Option<u64>,
+    noop: Option<bool>,
 }
 
 impl JobsSection {
@@ -383,6 +385,7 @@ impl JobsSection {
                     d.retention.as_secs() / 86_400,
                 )? * 86_400,
             ),
+            noop: self.noop.unwrap_or(d.noop),
         })
     }
 }
@@ -564,6 +567,8 @@ struct RecipeEntry {
     batch: usize,
     #[serde(default = "default_recipe_timeout")]
     timeout_secs: u64,
+    #[serde(default = "default_recipe_max_rows")]
+    max_rows: u64,
 }
 
 fn default_jitter() -> f64 {
@@ -576,6 +581,10 @@ fn default_recipe_batch() -> usize {
 
 fn default_recipe_timeout() -> u64 {
     60
+}
+
+fn default_recipe_max_rows() -> u64 {
+    crate::cache::recipe::DEFAULT_MAX_ROWS
 }
 
 impl RecipeEntry {
@@ -606,6 +615,7 @@ impl RecipeEntry {
             every_secs: self.every_secs,
             batch: self.batch,
             timeout_secs: self.timeout_secs,
+            max_rows: self.max_rows,
         };
         recipe.check().map_err(|e| within("", e))?;
         Ok(recipe)
@@ -720,6 +730,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config> {
         jobs: section(file.jobs, |s| s.validate(), at)?,
         queries: section(file.queries, |s| s.validate(), at)?,
         metrics: section(file.metrics, |s| s.validate(), at)?,
+        http: section(file.http, |s| s.validate(), at)?,
         embed: section(file.embed, |s| s.validate(), at)?,
         alerts: Vec::new(),
         notify: Settings::default(),

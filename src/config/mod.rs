@@ -7,6 +7,7 @@
 mod access;
 mod error;
 mod file;
+mod http;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use access::{AccessConfig, IpNet, TrustedProxy};
 pub use error::{Error, Result};
+pub use http::HttpConfig;
 
 use crate::TargetKind;
 use crate::alerts::Rule;
@@ -55,6 +57,8 @@ pub struct Config {
     pub alerts: Vec<Rule>,
     /// Who may scrape `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// Host names and connection limits (`[http]`).
+    pub http: HttpConfig,
     /// Where alert notifications go (`[[alerts.webhooks]]`, `alerts.external_url`).
     pub notify: crate::alerts::notify::Settings,
 }
@@ -88,6 +92,9 @@ pub struct JobsConfig {
     pub backoff: Backoff,
     /// Finished jobs are kept this long.
     pub retention: Duration,
+    /// Whether the `noop` kind, which only waits, is offered (the demo and tests; `[jobs] noop`,
+    /// `PITWALL_JOBS_NOOP`).
+    pub noop: bool,
 }
 
 impl Default for JobsConfig {
@@ -98,6 +105,7 @@ impl Default for JobsConfig {
             per_target: 1,
             backoff: Backoff::default(),
             retention: Duration::from_secs(30 * 86_400),
+            noop: false,
         }
     }
 }
@@ -184,6 +192,7 @@ impl Default for Config {
             queries: Default::default(),
             alerts: crate::alerts::defaults::rules(),
             metrics: MetricsConfig::default(),
+            http: HttpConfig::default(),
             notify: Default::default(),
         }
     }
@@ -247,6 +256,18 @@ impl Config {
                 var: "PITWALL_METRICS_TOKEN",
                 message,
             })?);
+        }
+        if let Some(noop) = env("PITWALL_JOBS_NOOP") {
+            self.jobs.noop = match noop.as_str() {
+                "1" | "true" => true,
+                "0" | "false" => false,
+                _ => {
+                    return Err(Error::Env {
+                        var: "PITWALL_JOBS_NOOP",
+                        message: format!("expected true, false, 1 or 0, not `{noop}`"),
+                    });
+                }
+            };
         }
         for (var, name, kind) in [
             ("DATABASE_URL", "postgres", TargetKind::Postgres),

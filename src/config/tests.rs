@@ -487,6 +487,16 @@ fn job_settings() {
     );
     let err = parse("[jobs]\nbackoff_base_ms = 5000\nbackoff_max_ms = 1000\n").unwrap_err();
     assert!(err.to_string().contains("must not be less than"), "{err}");
+    // The no-op kind is off unless the file or PITWALL_JOBS_NOOP turns it on.
+    assert!(!config.jobs.noop);
+    assert!(parse("[jobs]\nnoop = true\n").unwrap().jobs.noop);
+    let on = Config::load_with(None, |v| (v == "PITWALL_JOBS_NOOP").then(|| "1".to_owned()));
+    assert!(on.unwrap().jobs.noop);
+    let err = Config::load_with(None, |v| {
+        (v == "PITWALL_JOBS_NOOP").then(|| "yes".to_owned())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("PITWALL_JOBS_NOOP"), "{err}");
 }
 
 #[test]

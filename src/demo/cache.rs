@@ -64,6 +64,7 @@ pub fn recipes(source: &str) -> Vec<Recipe> {
             every_secs: Some(300),
             batch: 500,
             timeout_secs: 60,
+            max_rows: crate::cache::recipe::DEFAULT_MAX_ROWS,
         },
         Recipe {
             name: "user_profiles".into(),
@@ -78,6 +79,7 @@ pub fn recipes(source: &str) -> Vec<Recipe> {
             every_secs: None,
             batch: 1000,
             timeout_secs: 60,
+            max_rows: crate::cache::recipe::DEFAULT_MAX_ROWS,
         },
     ]
 }

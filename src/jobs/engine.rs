@@ -28,6 +28,14 @@ pub enum Error {
     /// The job is over; it cannot be cancelled.
     #[error("job {0} is already {1}")]
     Finished(i64, JobState),
+    /// The plan changes data and the confirmation did not name what it works on.
+    #[error("this job changes data: type `{expected}` to confirm it")]
+    Unconfirmed {
+        /// What to type: the target, or the kind when the job has none.
+        expected: String,
+        /// The plan that needs the confirmation.
+        plan: Box<Plan>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] store::Error),
@@ -245,6 +253,19 @@ impl Jobs {
         mut job: NewJob,
         confirmation: Option<&str>,
     ) -> Result<(Plan, Option<Enqueued>)> {
+        let plan = self.prepare(actor, kinds, &mut job).await?;
+        let Some(confirmation) = confirmation else {
+            return Ok((plan, None));
+        };
+        let plan = confirmed(&job, plan, Some(confirmation))?;
+        job.plan = Some(serde_json::to_value(&plan).expect("plans encode"));
+        let enqueued = self.enqueue(actor, job).await?;
+        Ok((plan, Some(enqueued)))
+    }
+
+    /// Checks that `actor` may run `job`'s kind, plans it and gives it the kind's idempotency
+    /// key: what [`Jobs::submit`] and [`Jobs::retry`] both do before anything is queued.
+    async fn prepare(&self, actor: &Actor, kinds: &Kinds, job: &mut NewJob) -> Result<Plan> {
         let kind = kinds.get(&job.kind).ok_or_else(|| {
             Error::Invalid(format!(
                 "unknown job kind `{}`: this console runs {}",
@@ -262,50 +283,58 @@ impl Jobs {
         if job.idempotency_key.is_none() {
             job.idempotency_key = kind.key(job.target.as_deref(), &job.parameters);
         }
-        let Some(confirmation) = confirmation else {
-            return Ok((plan, None));
-        };
-        let expected = job.target.clone().unwrap_or_else(|| job.kind.clone());
-        if plan.destructive && confirmation.trim() != expected {
-            return Err(Error::Invalid(format!(
-                "this job changes data: type `{expected}` to confirm it"
-            )));
-        }
-        job.plan = Some(serde_json::to_value(&plan).expect("plans encode"));
-        let enqueued = self.enqueue(actor, job).await?;
-        Ok((plan, Some(enqueued)))
+        Ok(plan)
     }
 
-    /// Queues job `id` again (operator), as a new job with the same kind, target, priority and
-    /// parameters; the original stays in the history. Returns the new job's id.
-    pub async fn retry(&self, actor: &Actor, id: i64) -> Result<Enqueued> {
+    /// Plans job `id` again for a retry, as [`Jobs::retry`] would, without queueing anything:
+    /// what the page shows before the retry is confirmed.
+    pub async fn plan_retry(&self, actor: &Actor, kinds: &Kinds, id: i64) -> Result<Plan> {
+        let mut job = self.retried(actor, id).await?;
+        self.prepare(actor, kinds, &mut job).await
+    }
+
+    /// Queues job `id` again as a new job with the same kind, target, priority and parameters
+    /// (the original stays in the history), exactly as [`Jobs::submit`] would: the kind's role,
+    /// a new plan, its idempotency key (a job with the same key pending or running is the
+    /// answer, a duplicate), and, when the plan changes data, `confirmation` naming what it works
+    /// on ([`Error::Unconfirmed`] otherwise, nothing queued).
+    pub async fn retry(
+        &self,
+        actor: &Actor,
+        kinds: &Kinds,
+        id: i64,
+        confirmation: Option<&str>,
+    ) -> Result<(Plan, Enqueued)> {
+        let mut job = self.retried(actor, id).await?;
+        let plan = self.prepare(actor, kinds, &mut job).await?;
+        let plan = confirmed(&job, plan, confirmation)?;
+        job.plan = Some(serde_json::to_value(&plan).expect("plans encode"));
+        let enqueued = self.enqueue(actor, job).await?;
+        Ok((plan, enqueued))
+    }
+
+    /// The job a retry of `id` queues, once `id` is known to be over without success.
+    async fn retried(&self, actor: &Actor, id: i64) -> Result<NewJob> {
         if !actor.role.allows(Role::Operator) {
             return Err(Error::Forbidden(Role::Operator));
         }
         let old = self.job(id).await?;
-        if !matches!(
-            old.state,
-            JobState::Dead | JobState::Interrupted | JobState::Cancelled
-        ) {
+        if !retryable(old.state) {
             return Err(Error::Invalid(format!(
                 "job {id} is {}: only dead, interrupted or cancelled jobs can be retried",
                 old.state
             )));
         }
-        self.enqueue(
-            actor,
-            NewJob {
-                kind: old.kind,
-                target: old.target,
-                priority: old.priority,
-                parameters: old.parameters,
-                idempotency_key: None,
-                max_attempts: old.max_attempts,
-                run_at_ms: None,
-                plan: None,
-            },
-        )
-        .await
+        Ok(NewJob {
+            kind: old.kind,
+            target: old.target,
+            priority: old.priority,
+            parameters: old.parameters,
+            idempotency_key: None,
+            max_attempts: old.max_attempts,
+            run_at_ms: None,
+            plan: None,
+        })
     }
 
     /// Claims the most urgent ready job for `worker` under a lease of `lease`, keeping at most
@@ -445,12 +474,7 @@ impl Jobs {
     pub async fn select(&self, filter: &JobFilter, action: &str) -> Result<Vec<i64>> {
         let applies: fn(JobState) -> bool = match action {
             "cancel" => |s| !s.is_finished(),
-            "retry" => |s| {
-                matches!(
-                    s,
-                    JobState::Dead | JobState::Interrupted | JobState::Cancelled
-                )
-            },
+            "retry" => retryable,
             _ => {
                 return Err(Error::Invalid(format!(
                     "unknown bulk action `{action}`: use cancel or retry"
@@ -515,6 +539,27 @@ impl Jobs {
     pub async fn prune(&self, before_ms: u64) -> Result<u64> {
         Ok(self.store.prune_jobs(before_ms).await?)
     }
+}
+
+/// Whether a job in `state` can be queued again.
+fn retryable(state: JobState) -> bool {
+    matches!(
+        state,
+        JobState::Dead | JobState::Interrupted | JobState::Cancelled
+    )
+}
+
+/// `plan` when it changes nothing or `confirmation` names what `job` works on (the target, or the
+/// kind when it has none).
+fn confirmed(job: &NewJob, plan: Plan, confirmation: Option<&str>) -> Result<Plan> {
+    let expected = job.target.clone().unwrap_or_else(|| job.kind.clone());
+    if plan.destructive && confirmation.map(str::trim) != Some(expected.as_str()) {
+        return Err(Error::Unconfirmed {
+            expected,
+            plan: Box::new(plan),
+        });
+    }
+    Ok(plan)
 }
 
 #[cfg(test)]

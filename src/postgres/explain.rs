@@ -1,11 +1,19 @@
 //! EXPLAIN of a statement from the workload, safely: inside a transaction that is read-only,
 //! bounded by a statement timeout and always rolled back. A normalized statement (constants as
 //! `$1`) is planned generically through a prepared statement with NULL arguments; ANALYZE runs
-//! only statements without parameters that read (`SELECT`, `WITH`, `VALUES`, `TABLE`).
+//! only statements without parameters that read (`SELECT`, `WITH`, `VALUES`, `TABLE`) and call
+//! no function that is not `IMMUTABLE` or `STABLE` (a read-only transaction still lets
+//! `pg_terminate_backend` or `pg_sleep` run): every function the statement calls is looked up
+//! in `pg_proc` first, and one that is volatile or unknown stops it, as does an operator whose
+//! function is volatile.
 
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer, Word};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 
@@ -60,8 +68,23 @@ pub async fn explain(
     if analyze && !reads_only(query) {
         return Err("EXPLAIN ANALYZE runs the statement: only statements that read (SELECT, WITH, VALUES, TABLE) can be analysed".into());
     }
+    let (calls, operators) = if analyze {
+        (calls(query)?, operators(query))
+    } else {
+        Default::default()
+    };
     let fail = |e: sqlx::Error| crate::link::pg_error(&e, timeout);
+    let refused = |e: Checked| match e {
+        Checked::Refused(why) => why,
+        Checked::Failed(e) => fail(e),
+    };
     let mut conn = pool.acquire().await.map_err(fail)?;
+    for call in &calls {
+        check_volatility(&mut conn, call).await.map_err(refused)?;
+    }
+    for operator in &operators {
+        check_operator(&mut conn, operator).await.map_err(refused)?;
+    }
     let row = plan(&mut conn, query, params, analyze, timeout).await;
     if params > 0 {
         // A prepared statement outlives the transaction: always let it go.
@@ -92,6 +115,160 @@ pub async fn explain(
         analyzed: analyze,
         generic: params > 0,
     })
+}
+
+/// A function a statement calls, as written: its schema when qualified, and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Call {
+    schema: Option<String>,
+    name: String,
+    /// Written as an SQL keyword (`IN (`, `VALUES (`): syntax, unless a function has the name.
+    keyword: bool,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Every name `query` calls (a name followed by `(`), once each, after checking that sqlparser's
+/// PostgreSQL dialect parses it: lower-cased unless quoted; a name with a column list after
+/// `AS` or `WITH` (`AS t(a, b)`) is not a call.
+fn calls(query: &str) -> Result<Vec<Call>, String> {
+    let dialect = PostgreSqlDialect {};
+    let refused = |e: String| {
+        format!(
+            "EXPLAIN ANALYZE runs the statement, and what it calls could not be checked ({e}): its plan can be shown, but it is not run"
+        )
+    };
+    Parser::parse_sql(&dialect, query).map_err(|e| refused(e.to_string()))?;
+    let tokens = Tokenizer::new(&dialect, query)
+        .tokenize()
+        .map_err(|e| refused(e.to_string()))?;
+    let tokens: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let at = |i: usize, back: usize| i.checked_sub(back).map(|j| tokens[j]);
+    let mut calls: Vec<Call> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let Token::Word(word) = token else { continue };
+        if !matches!(tokens.get(i + 1), Some(Token::LParen)) {
+            continue;
+        }
+        let (schema, before) = match (at(i, 1), at(i, 2)) {
+            (Some(Token::Period), Some(Token::Word(schema))) => (Some(name(schema)), at(i, 3)),
+            (before, _) => (None, before),
+        };
+        let column_list = schema.is_none()
+            && matches!(before, Some(Token::Word(w))
+                if w.quote_style.is_none()
+                    && matches!(w.keyword, Keyword::AS | Keyword::WITH | Keyword::RECURSIVE));
+        let call = Call {
+            schema,
+            name: name(word),
+            keyword: word.quote_style.is_none() && word.keyword != Keyword::NoKeyword,
+        };
+        if !column_list && !calls.contains(&call) {
+            calls.push(call);
+        }
+    }
+    Ok(calls)
+}
+
+/// Every operator `query` may use (`=`, `||`, a custom `===`), once each: each operator token,
+/// and each run of them written together (the tokenizer splits `===` into `==` and `=`).
+fn operators(query: &str) -> Vec<String> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, query)
+        .tokenize()
+        .unwrap_or_default();
+    fn add(text: &str, found: &mut Vec<String>) {
+        if !text.is_empty() && !found.iter().any(|f| f == text) {
+            found.push(text.to_owned());
+        }
+    }
+    let mut found: Vec<String> = Vec::new();
+    let mut run = String::new();
+    for token in tokens.iter().chain([&Token::EOF]) {
+        let text = token.to_string();
+        let operator = !matches!(token, Token::Word(_) | Token::Whitespace(_) | Token::EOF)
+            && !text.is_empty()
+            && text.chars().all(|c| "+-*/<>=~!@#%^&|`?".contains(c));
+        if operator {
+            add(&text, &mut found);
+            run.push_str(&text);
+        } else {
+            add(&run, &mut found);
+            run.clear();
+        }
+    }
+    found
+}
+
+/// An identifier as PostgreSQL reads it: folded to lower case unless quoted.
+fn name(word: &Word) -> String {
+    match word.quote_style {
+        Some(_) => word.value.clone(),
+        None => word.value.to_lowercase(),
+    }
+}
+
+/// Refuses `operator` when a visible operator of that name is backed by a function that is not
+/// `IMMUTABLE` or `STABLE`. A name no operator has is syntax (`*` of `SELECT *`), and passes.
+async fn check_operator(conn: &mut sqlx::PgConnection, operator: &str) -> Result<(), Checked> {
+    let volatile: Option<String> = sqlx::query_scalar(
+        "SELECT p.oid::regprocedure::text FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode \
+         WHERE o.oprname = $1 AND pg_operator_is_visible(o.oid) AND p.provolatile NOT IN ('i', 's') \
+         LIMIT 1",
+    )
+    .bind(operator)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(Checked::Failed)?;
+    match volatile {
+        Some(function) => Err(Checked::Refused(format!(
+            "EXPLAIN ANALYZE runs the statement, and it uses operator `{operator}`, whose function `{function}` is volatile: only statements whose functions are all immutable or stable are analysed; its plan can be shown"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Why a call stops EXPLAIN ANALYZE.
+enum Checked {
+    /// The call is volatile, or no function has its name; the reason.
+    Refused(String),
+    /// The catalog could not be read.
+    Failed(sqlx::Error),
+}
+
+/// Refuses `call` unless every function it may resolve to (by its schema, or on the search path)
+/// is `IMMUTABLE` or `STABLE`. A keyword no function is named after is syntax, and passes.
+async fn check_volatility(conn: &mut sqlx::PgConnection, call: &Call) -> Result<(), Checked> {
+    let volatility: Vec<String> = sqlx::query_scalar(
+        "SELECT p.provolatile::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE p.proname = $1 \
+           AND CASE WHEN $2::text IS NULL THEN pg_function_is_visible(p.oid) ELSE n.nspname = $2 END",
+    )
+    .bind(&call.name)
+    .bind(call.schema.as_deref())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(Checked::Failed)?;
+    if volatility.is_empty() && !call.keyword {
+        return Err(Checked::Refused(format!(
+            "EXPLAIN ANALYZE runs the statement, and it calls `{call}`, which is no function this database knows: its plan can be shown, but it is not run"
+        )));
+    }
+    if volatility.iter().any(|v| v != "i" && v != "s") {
+        return Err(Checked::Refused(format!(
+            "EXPLAIN ANALYZE runs the statement, and it calls `{call}`, which is volatile (it may change something, such as ending a session, or wait): only statements whose functions are all immutable or stable are analysed; its plan can be shown"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs EXPLAIN of `query` in a read-only transaction that is rolled back.
@@ -218,6 +395,44 @@ mod tests {
         assert!(reads_only("with x as (select 1) select * from x"));
         assert!(!reads_only("update t set a = $1"));
         assert!(!reads_only("delete from t"));
+    }
+
+    #[test]
+    fn the_functions_a_statement_calls_are_found_however_written() {
+        let names = |q: &str| -> Vec<String> {
+            calls(q)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("SELECT pg_terminate_backend(pid) FROM victims"),
+            ["pg_terminate_backend"]
+        );
+        assert_eq!(
+            names("select PG_CATALOG.Pg_Sleep /* wait */ (x), \"Mixed\"(1) from t"),
+            ["pg_catalog.pg_sleep", "Mixed"]
+        );
+        // Column lists after WITH and AS are no calls; `AS (` is a keyword, looked up (and
+        // passed when no function has its name).
+        let found =
+            calls("WITH c(n) AS (SELECT count(*) FROM t) SELECT lower(n::text) FROM c AS d(n)")
+                .unwrap();
+        let called: Vec<String> = found.iter().map(|c| c.to_string()).collect();
+        assert_eq!(called, ["as", "count", "lower"]);
+        assert!(found[0].keyword);
+        let all = calls("SELECT 1 WHERE 2 IN (SELECT 3) AND EXISTS (SELECT 4)").unwrap();
+        assert!(all.iter().all(|c| c.keyword), "{all:?}");
+        assert_eq!(
+            operators("SELECT a || 'x', b FROM t WHERE a #=# b AND c >= 1 AND d = 2"),
+            ["||", "#=#", ">=", "="]
+        );
+        assert!(
+            calls("SELEC pg_sleep(1)")
+                .unwrap_err()
+                .contains("could not be checked")
+        );
     }
 
     #[test]

@@ -11,10 +11,12 @@ mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use records::{Bucket, NewAudit, NewSession, Notification, Outgoing, StoredUser};
+pub use records::{
+    Bucket, Claim, LiveSession, Lockout, NewAudit, NewSession, Notification, Outgoing, StoredUser,
+};
 pub use sqlite::SqliteStore;
 
-use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+use crate::access::{AuditFilter, AuditPage, Role, UserSummary};
 use crate::alerts::{Ack, Episode, Silence};
 use crate::embed::TokenSummary;
 use crate::jobs::{
@@ -86,25 +88,53 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a user and their sessions; false when there is no such user.
     async fn delete_user(&self, username: &str, audit: &NewAudit) -> Result<bool>;
 
-    /// Records a failed sign-in: counts it against the user (if known) and locks them until
-    /// `lock_until_ms` when given.
+    /// Counts a sign-in attempt at user `user_id` from `client_addr` as a failure, atomically and
+    /// before its password is checked, unless that address is locked out of the account or the
+    /// account is waiting (then nothing is counted).
+    async fn claim_sign_in(
+        &self,
+        user_id: i64,
+        client_addr: &str,
+        now_ms: u64,
+        rules: &Lockout,
+    ) -> Result<Claim>;
+
+    /// Records a refused sign-in (already counted by `claim_sign_in`, if at all); with
+    /// `wait_until_ms`, every attempt at user `user_id` waits until then at least.
     async fn record_sign_in_failure(
         &self,
         user_id: Option<i64>,
-        lock_until_ms: Option<u64>,
+        wait_until_ms: Option<u64>,
         audit: &NewAudit,
     ) -> Result<()>;
 
-    /// Opens a session after a successful sign-in (closing the one it replaces, clearing failures).
+    /// Lifts every sign-in lock of a user (for each address and account-wide); false when there
+    /// is no such user.
+    async fn unlock_user(&self, username: &str, audit: &NewAudit) -> Result<bool>;
+
+    /// Opens a session after a successful sign-in (closing the one it replaces, clearing the
+    /// failures from its address and the account-wide count).
     async fn open_session(&self, session: &NewSession, audit: &NewAudit) -> Result<()>;
 
-    /// The user of a live session, noting the activity; expired or idle sessions are removed.
+    /// The user of a live session (not past its lifetime, used within `idle_ms`) and when it was
+    /// last used. Reads only: a store that takes no writes still lets its users in.
     async fn session_user(
         &self,
         id_hash: &str,
         now_ms: u64,
         idle_ms: u64,
-    ) -> Result<Option<CurrentUser>>;
+    ) -> Result<Option<LiveSession>>;
+
+    /// Notes activity on a session at `now_ms`, and removes the sessions that have ended.
+    async fn touch_session(&self, id_hash: &str, now_ms: u64, idle_ms: u64) -> Result<()>;
+
+    /// Which of `id_hashes` are live sessions at `now_ms`, in one read.
+    async fn live_sessions(
+        &self,
+        id_hashes: &[String],
+        now_ms: u64,
+        idle_ms: u64,
+    ) -> Result<std::collections::HashSet<String>>;
 
     /// Ends a session.
     async fn close_session(&self, id_hash: &str, audit: &NewAudit) -> Result<()>;
@@ -253,8 +283,23 @@ pub trait Store: Send + Sync + 'static {
     /// silences that ended before it; returns how many episodes went.
     async fn prune_alerts(&self, before_ms: u64) -> Result<u64>;
 
-    /// Queued webhook messages due at `now_ms`, oldest first, at most `limit`.
-    async fn due_notifications(&self, now_ms: u64, limit: u32) -> Result<Vec<Notification>>;
+    /// Webhook `webhook`'s queued messages due at `now_ms`, in the order they were queued, at
+    /// most `limit`.
+    async fn due_notifications(
+        &self,
+        webhook: &str,
+        now_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>>;
+
+    /// Gives up every queued message to a webhook not in `configured` (one removed from the
+    /// config), recording `error`; returns how many.
+    async fn abandon_notifications(
+        &self,
+        configured: &[String],
+        error: &str,
+        now_ms: u64,
+    ) -> Result<u64>;
 
     /// Marks message `id` delivered.
     async fn notification_sent(&self, id: i64, at_ms: u64) -> Result<()>;

@@ -13,10 +13,63 @@ pub struct StoredUser {
     pub password_hash: String,
     /// Their role.
     pub role: Role,
-    /// Consecutive failed sign-ins.
-    pub failed_attempts: u32,
-    /// Locked until then (Unix ms), if locked.
-    pub locked_until_ms: Option<u64>,
+}
+
+/// A live session: whose it is and when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    /// The signed-in user.
+    pub user: crate::access::CurrentUser,
+    /// When activity was last noted, Unix ms.
+    pub last_seen_ms: u64,
+}
+
+/// The limits a sign-in attempt is counted against.
+#[derive(Debug, Clone, Copy)]
+pub struct Lockout {
+    /// Failures in a row from one client address that lock that address out of the account.
+    pub per_address: u32,
+    /// How long such a lock lasts; failures older than this are forgotten (ms).
+    pub lock_ms: u64,
+    /// Failures from all addresses after which every attempt at the account waits its turn.
+    pub backoff_after: u32,
+    /// The longest such wait (ms).
+    pub backoff_max_ms: u64,
+}
+
+impl Lockout {
+    /// How long the account waits after its `failures`-th failure: nothing up to
+    /// `backoff_after`, then 1 s, doubling with each failure, at most `backoff_max_ms`.
+    pub fn backoff_ms(&self, failures: u32) -> u64 {
+        match failures.checked_sub(self.backoff_after + 1) {
+            None => 0,
+            Some(beyond) => 1000u64
+                .saturating_mul(1 << beyond.min(30))
+                .min(self.backoff_max_ms),
+        }
+    }
+}
+
+/// What counting a sign-in attempt against an account decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Counted as a failure until the password proves right (a session clears it): check it.
+    Granted {
+        /// Failures from this address in a row, this one included.
+        here: u32,
+        /// Failures from all addresses, this one included.
+        account: u32,
+    },
+    /// This address is locked out of the account until then (Unix ms); nothing was counted.
+    LockedOut {
+        /// When the lock ends.
+        until_ms: u64,
+    },
+    /// The account waits after many failures until then (Unix ms); nothing was counted.
+    Waiting {
+        /// When the wait ends.
+        until_ms: u64,
+    },
 }
 
 /// A session to open.

@@ -60,6 +60,16 @@ pub async fn remove_user(username: String) -> Result<(), AppError> {
         .map_err(from_access)
 }
 
+/// Lifts a user's sign-in locks (admin): every address's, and the account-wide wait. Audited.
+#[server(endpoint = "unlock_user")]
+pub async fn unlock_user(username: String) -> Result<(), AppError> {
+    let actor = actor(Role::Admin)?;
+    access()?
+        .unlock_user(&actor, &username)
+        .await
+        .map_err(from_access)
+}
+
 /// A page of the audit log (admin).
 #[server(endpoint = "audit_log")]
 pub async fn audit_log(filter: AuditFilter) -> Result<AuditPage, AppError> {

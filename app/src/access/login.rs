@@ -4,12 +4,19 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use pitwall::access::safe_next;
 
 /// `/login`: user name and password; errors are the same for every kind of refusal.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
+    // Only a path on the console, whatever the link said (no open redirect).
+    let next = move || {
+        query
+            .read()
+            .get("next")
+            .map_or_else(|| "/".to_owned(), |n| safe_next(&n).to_owned())
+    };
     let message = move || {
         let q = query.read();
         match q.get("error").as_deref() {

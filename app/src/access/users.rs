@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use pitwall::access::{Role, UserSummary};
 use pitwall::format_utc;
 
-use super::api::{AddUser, RemoveUser, SetPassword, SetRole, list_users};
+use super::api::{AddUser, RemoveUser, SetPassword, SetRole, UnlockUser, list_users};
 use super::{Session, missing_role};
 use crate::components::{ActionResult, Col, Columns};
 
@@ -17,6 +17,7 @@ pub fn UsersPage() -> impl IntoView {
     let remove = ServerAction::<RemoveUser>::new();
     let set_role = ServerAction::<SetRole>::new();
     let set_password = ServerAction::<SetPassword>::new();
+    let unlock = ServerAction::<UnlockUser>::new();
     let users = Resource::new(
         move || {
             (
@@ -24,6 +25,7 @@ pub fn UsersPage() -> impl IntoView {
                 remove.version().get(),
                 set_role.version().get(),
                 set_password.version().get(),
+                unlock.version().get(),
             )
         },
         |_| list_users(),
@@ -43,8 +45,9 @@ pub fn UsersPage() -> impl IntoView {
                     <ActionResult label="Removing the user" value=Signal::derive(move || remove.value().get())/>
                     <ActionResult label="Changing the role" value=Signal::derive(move || set_role.value().get())/>
                     <ActionResult label="Setting the password" value=Signal::derive(move || set_password.value().get())/>
+                    <ActionResult label="Unlocking the user" value=Signal::derive(move || unlock.value().get())/>
                     {match list {
-                        Ok(list) => view! { <UserTable list denied=denied.clone() remove set_role set_password/> }.into_any(),
+                        Ok(list) => view! { <UserTable list denied=denied.clone() remove set_role set_password unlock/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="error">{e.to_string()}</p> }.into_any(),
                     }}
                     <AddUserForm action=add denied/>
@@ -61,6 +64,7 @@ fn UserTable(
     remove: ServerAction<RemoveUser>,
     set_role: ServerAction<SetRole>,
     set_password: ServerAction<SetPassword>,
+    unlock: ServerAction<UnlockUser>,
 ) -> impl IntoView {
     let disabled = denied.is_some();
     let described = disabled.then_some("users-denied");
@@ -79,16 +83,16 @@ fn UserTable(
                             let role_label = format!("Role for {name}");
                             let password_label = format!("New password for {name}");
                             let remove_label = format!("Remove {name}");
-                            let (n1, n2, n3) = (name.clone(), name.clone(), name);
+                            let unlock_label = format!("Unlock {name}");
+                            let locked = u.locked_until_ms.is_some();
+                            let (n1, n2, n3, n4) = (name.clone(), name.clone(), name.clone(), name);
                             view! {
                                 <tr>
                                     <th scope="row">{u.username.clone()}</th>
                                     <td>{u.role.as_str()}</td>
                                     <td>{format_utc(u.created_at_ms)}</td>
                                     <td class="num">{u.sessions}</td>
-                                    <td>
-                                        {u.locked_until_ms.map_or_else(|| "active".to_owned(), |t| format!("locked until {}", format_utc(t)))}
-                                    </td>
+                                    <td>{lock_state(&u)}</td>
                                     <td class="actions">
                                         <ActionForm action=set_role>
                                             <input type="hidden" name="username" value=n1/>
@@ -110,6 +114,12 @@ fn UserTable(
                                             </label>
                                             <button type="submit" disabled=disabled aria-describedby=described>"Set password"</button>
                                         </ActionForm>
+                                        {locked.then(|| view! {
+                                            <ActionForm action=unlock>
+                                                <input type="hidden" name="username" value=n4/>
+                                                <button type="submit" disabled=disabled aria-describedby=described aria-label=unlock_label>"Unlock"</button>
+                                            </ActionForm>
+                                        })}
                                         <ActionForm action=remove>
                                             <input type="hidden" name="username" value=n3/>
                                             <button type="submit" class="danger" disabled=disabled aria-describedby=described aria-label=remove_label>"Remove"</button>
@@ -123,6 +133,22 @@ fn UserTable(
             </table>
         </div>
     }
+}
+
+/// Whether and how a user's sign-in is locked: which addresses are locked out, and whether every
+/// address waits after many failures.
+fn lock_state(u: &UserSummary) -> String {
+    let Some(until) = u.locked_until_ms else {
+        return "active".to_owned();
+    };
+    let mut parts = Vec::new();
+    if !u.locked_from.is_empty() {
+        parts.push(format!("locked for {}", u.locked_from.join(", ")));
+    }
+    if u.waiting_until_ms.is_some() {
+        parts.push("every address waits".to_owned());
+    }
+    format!("{} until {}", parts.join("; "), format_utc(until))
 }
 
 #[component]

@@ -53,7 +53,9 @@ fn from_jobs(e: pitwall::jobs::Error) -> AppError {
     use pitwall::jobs::Error as E;
     fail(match e {
         E::Invalid(m) => AppError::Invalid(m),
-        E::NoSuchJob(_) | E::Finished(..) => AppError::Invalid(e.to_string()),
+        E::NoSuchJob(_) | E::Finished(..) | E::Unconfirmed { .. } => {
+            AppError::Invalid(e.to_string())
+        }
         E::Forbidden(role) => AppError::Forbidden(role),
         E::Store(err) => store_failed(&err),
     })
@@ -196,21 +198,86 @@ pub async fn cancel_job(id: i64) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Queues a dead, interrupted or cancelled job again (operator); returns the new job's id.
+/// What a retry of job `id` would do, planned again (the kind's role): the page shows it and
+/// asks for the typed confirmation when it changes data.
+#[server(endpoint = "plan_retry")]
+pub async fn plan_retry(id: i64) -> Result<Plan, AppError> {
+    let actor = actor(pitwall::access::Role::Operator)?;
+    let kinds = service::<pitwall::jobs::Kinds>()?;
+    jobs()?
+        .plan_retry(&actor, &kinds, id)
+        .await
+        .map_err(from_jobs)
+}
+
+/// Queues a dead, interrupted or cancelled job again, planned again, with the role its kind
+/// needs; `confirmation` must name the target when the plan changes data. Returns the new job's
+/// id (that of the job already queued under the same key, if any).
 #[server(endpoint = "retry_job")]
-pub async fn retry_job(id: i64) -> Result<i64, AppError> {
+pub async fn retry_job(id: i64, confirmation: Option<String>) -> Result<i64, AppError> {
     use pitwall::jobs::Enqueued;
 
     let actor = actor(pitwall::access::Role::Operator)?;
-    match jobs()?.retry(&actor, id).await.map_err(from_jobs)? {
+    let kinds = service::<pitwall::jobs::Kinds>()?;
+    let (_, queued) = jobs()?
+        .retry(&actor, &kinds, id, confirmation.as_deref())
+        .await
+        .map_err(from_jobs)?;
+    match queued {
         Enqueued::New(new) | Enqueued::Duplicate(new) => Ok(new),
     }
+}
+
+/// Why none of `selected` is retried in bulk, if any of them cannot be: a kind whose role the
+/// actor lacks (403), a plan that changes data (it needs its typed confirmation on the job's
+/// page) or one that fails (422). Every job is planned before anything is queued.
+#[cfg(feature = "ssr")]
+async fn bulk_retry_refusal(
+    jobs: &pitwall::jobs::Jobs,
+    actor: &pitwall::access::Actor,
+    selected: &[i64],
+) -> Result<Option<AppError>, AppError> {
+    use pitwall::jobs::Error as E;
+
+    let kinds = service::<pitwall::jobs::Kinds>()?;
+    let (mut denied, mut unconfirmed, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for &id in selected {
+        match jobs.plan_retry(actor, &kinds, id).await {
+            Ok(plan) if plan.destructive => unconfirmed.push(format!("#{id}")),
+            Ok(_) => {}
+            Err(E::Forbidden(role)) => denied.push(format!("#{id} ({role})")),
+            Err(e @ (E::Invalid(_) | E::NoSuchJob(_))) => failed.push(format!("#{id}: {e}")),
+            Err(e) => return Err(from_jobs(e)),
+        }
+    }
+    let total = selected.len();
+    Ok(if !denied.is_empty() {
+        Some(AppError::Denied(format!(
+            "None of the {total} jobs was retried: jobs {} need a role you do not have.",
+            denied.join(", ")
+        )))
+    } else if !unconfirmed.is_empty() {
+        Some(AppError::Invalid(format!(
+            "None of the {total} jobs was retried: jobs {} change data; retry each on its own page, \
+             where its plan asks for the typed confirmation.",
+            unconfirmed.join(", ")
+        )))
+    } else if !failed.is_empty() {
+        Some(AppError::Invalid(format!(
+            "None of the {total} jobs was retried: {}",
+            failed.join("; ")
+        )))
+    } else {
+        None
+    })
 }
 
 /// Cancels (`action` = `cancel`) or retries (`retry`) every job matching `filter` (created
 /// within `since`) that can be,
 /// at most 500 (operator). `confirmation` must be the number of jobs it applies to, as the page
-/// showed it, so a selection that changed meanwhile is not acted on blindly. Returns how many.
+/// showed it, so a selection that changed meanwhile is not acted on blindly. A retry is all or
+/// nothing: when any job needs a role the actor lacks, changes data or no longer plans, none is
+/// queued and the answer names them. Returns how many were cancelled or retried.
 #[server(endpoint = "bulk_jobs")]
 pub async fn bulk_jobs(
     filter: JobFilter,
@@ -231,11 +298,17 @@ pub async fn bulk_jobs(
             selected.len()
         ))));
     }
+    let kinds = service::<pitwall::jobs::Kinds>()?;
+    if action == "retry"
+        && let Some(refusal) = bulk_retry_refusal(&jobs, &actor, &selected).await?
+    {
+        return Err(fail(refusal));
+    }
     let mut done = 0;
     for id in selected {
         let result = match action.as_str() {
             "cancel" => jobs.cancel(&actor, id).await.map(|_| ()),
-            _ => jobs.retry(&actor, id).await.map(|_| ()),
+            _ => jobs.retry(&actor, &kinds, id, None).await.map(|_| ()),
         };
         match result {
             Ok(()) => done += 1,

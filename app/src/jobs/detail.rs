@@ -1,5 +1,6 @@
 //! `/jobs/{id}`: one job: parameters, plan, progress, attempts, errors, report and audit trail,
-//! with cancel and retry. While the job is active it follows the tab's stream.
+//! with cancel and retry (planned again first, and confirmed by typing the target's name when
+//! the plan changes data). While the job is active it follows the tab's stream.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,7 +10,7 @@ use pitwall::format_utc;
 use pitwall::jobs::JobState;
 
 use super::active::progress_text;
-use super::api::{CancelJob, JobView, RetryJob, job_detail};
+use super::api::{CancelJob, JobView, PlanRetry, RetryJob, job_detail};
 use crate::access::{AuditTable, Session, missing_role};
 use crate::components::{Col, Columns};
 use crate::live::LiveJobs;
@@ -21,6 +22,7 @@ pub fn JobPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()));
     let live = LiveJobs::get();
     let cancel = ServerAction::<CancelJob>::new();
+    let plan = ServerAction::<PlanRetry>::new();
     let retry = ServerAction::<RetryJob>::new();
     // Reloaded whenever the job's live entry changes (progress, state) and after an action; and
     // every 2 s while it is unfinished, for a job that starts and ends between two events of
@@ -62,7 +64,7 @@ pub fn JobPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let denied = missing_role(session.0.await.ok().flatten().as_ref(), Role::Operator);
                 match detail.await {
-                    Ok(d) => view! { <Detail d denied cancel retry/> }.into_any(),
+                    Ok(d) => view! { <Detail d denied cancel plan retry/> }.into_any(),
                     Err(e) => view! {
                         <Title text="Job"/>
                         <h1>"Job"</h1>
@@ -80,6 +82,7 @@ fn Detail(
     d: JobView,
     denied: Option<String>,
     cancel: ServerAction<CancelJob>,
+    plan: ServerAction<PlanRetry>,
     retry: ServerAction<RetryJob>,
 ) -> impl IntoView {
     let j = d.job;
@@ -95,6 +98,8 @@ fn Detail(
     } else {
         j.state.to_string()
     };
+    // What a retry that changes data is confirmed with.
+    let expected = j.target.clone().unwrap_or_else(|| j.kind.clone());
     let json = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     view! {
         <Title text=title.clone()/>
@@ -116,8 +121,12 @@ fn Detail(
             <button type="button" class="danger" disabled=denied.is_some() || !can_cancel title=denied.clone().unwrap_or_default()
                 on:click=move |_| { cancel.dispatch(CancelJob { id }); }>"Cancel job"</button>
             <button type="button" disabled=denied.is_some() || !can_retry title=denied.clone().unwrap_or_default()
-                on:click=move |_| { retry.dispatch(RetryJob { id }); }>"Retry job"</button>
+                on:click=move |_| { retry.value().set(None); plan.dispatch(PlanRetry { id }); }>"Retry job"</button>
         </div>
+        {move || plan.value().get().map(|r| match r {
+            Ok(p) => view! { <RetryPlan id plan=p expected=expected.clone() retry/> }.into_any(),
+            Err(e) => view! { <p role="alert" class="error">{format!("Retrying failed: {e}")}</p> }.into_any(),
+        })}
         {move || cancel.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="error">{format!("Cancelling failed: {e}")}</p> })}
         {move || retry.value().get().map(|r| match r {
             Ok(new) => view! { <p role="status" class="notice">"Queued again as job " <a href=format!("/jobs/{new}")>{new}</a> "."</p> }.into_any(),
@@ -154,5 +163,41 @@ fn Detail(
             <h2 id="trail-heading">"Audit trail"</h2>
             <AuditTable rows=d.audit/>
         </section>
+    }
+}
+
+/// The plan of a retry, and its confirmation.
+#[component]
+fn RetryPlan(
+    id: i64,
+    plan: pitwall::jobs::Plan,
+    expected: String,
+    retry: ServerAction<RetryJob>,
+) -> impl IntoView {
+    let destructive = plan.destructive;
+    let confirmation = RwSignal::new(String::new());
+    let label = format!("Type {expected} to confirm");
+    let matches = move || !destructive || confirmation.get().trim() == expected;
+    view! {
+        <div class="plan" role="region" aria-label="Retry plan">
+            <p><strong>{plan.summary.clone()}</strong></p>
+            {destructive.then(|| view! { <p class="error">"This job changes data."</p> })}
+            <ol class="statements">
+                {plan.statements.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}
+            </ol>
+            <form class="row" on:submit=move |ev| {
+                ev.prevent_default();
+                let confirmation = Some(confirmation.get()).filter(|_| destructive);
+                retry.dispatch(RetryJob { id, confirmation });
+            }>
+                {destructive.then(|| view! {
+                    <label>
+                        {label}
+                        <input prop:value=move || confirmation.get() on:input=move |ev| confirmation.set(event_target_value(&ev)) autocomplete="off"/>
+                    </label>
+                })}
+                <button type="submit" disabled=move || retry.pending().get() || !matches()>"Queue again"</button>
+            </form>
+        </div>
     }
 }

@@ -16,13 +16,10 @@ use crate::access::{Session, missing_role};
 pub fn StartJobForm() -> impl IntoView {
     let session = Session::get();
     let asked = use_query_map().get_untracked();
-    let kind = RwSignal::new(asked.get("kind").unwrap_or_else(|| "noop".to_owned()));
+    // Without `?kind=`, the first kind the console runs (set once the list arrives).
+    let kind = RwSignal::new(asked.get("kind").unwrap_or_default());
     let target = RwSignal::new(asked.get("target").unwrap_or_default());
-    let parameters = RwSignal::new(
-        asked
-            .get("params")
-            .unwrap_or_else(|| r#"{"steps": 20, "step_ms": 250}"#.to_owned()),
-    );
+    let parameters = RwSignal::new(asked.get("params").unwrap_or_else(|| "{}".to_owned()));
     let kinds = Resource::new(|| (), |_| job_kinds());
     let priority = RwSignal::new(Priority::Normal);
     let attempts = RwSignal::new(3u32);
@@ -49,6 +46,11 @@ pub fn StartJobForm() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let denied = missing_role(session.0.await.ok().flatten().as_ref(), Role::Operator);
                     let kinds = kinds.await.unwrap_or_default();
+                    if kind.get_untracked().is_empty()
+                        && let Some((first, _)) = kinds.first()
+                    {
+                        kind.set(first.clone());
+                    }
                     let disabled = denied.is_some();
                     let described = disabled.then_some("start-denied");
                     view! {

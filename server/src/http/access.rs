@@ -8,11 +8,11 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use pitwall::access::{Actor, CurrentUser, SignInError};
+use pitwall::access::{Actor, CurrentUser, SignInError, safe_next};
 use pitwall::config::TrustedProxy;
 use pitwall::percent_encode;
 use pitwall_app::error::AppError;
-use pitwall_app::error::ssr::error_response;
+use pitwall_app::error::ssr::{ClientAddr, error_response};
 use serde::Deserialize;
 
 use super::AppState;
@@ -21,23 +21,27 @@ use super::AppState;
 pub const COOKIE: &str = "pitwall_session";
 
 /// Paths anyone may reach: the sign-in and setup pages (and the "who am I" they ask), health,
-/// and static assets (the site's own and vendored libraries). The embeddable panels and their
-/// data are open too: they check the viewer's session or embed token themselves, per panel.
+/// readiness, metrics (guarded by its own token when one is set), and static assets (the site's
+/// own and vendored libraries). The embeddable panels and their data are open too: they check
+/// the viewer's session or embed token themselves, per panel. The README's Access table lists
+/// the same paths (a test compares them).
+const OPEN_PATHS: [&str; 9] = [
+    "/login",
+    "/setup",
+    "/api/whoami",
+    "/api/embed_panel",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/favicon.svg",
+    "/robots.txt",
+];
+
+/// Path prefixes anyone may reach (see `OPEN_PATHS`).
+const OPEN_PREFIXES: [&str; 3] = ["/pkg/", "/vendor/", "/embed/"];
+
 fn is_open(path: &str) -> bool {
-    matches!(
-        path,
-        "/login"
-            | "/setup"
-            | "/api/whoami"
-            | "/api/embed_panel"
-            | "/health"
-            | "/ready"
-            | "/metrics"
-            | "/favicon.svg"
-            | "/robots.txt"
-    ) || path.starts_with("/pkg/")
-        || path.starts_with("/vendor/")
-        || path.starts_with("/embed/")
+    OPEN_PATHS.contains(&path) || OPEN_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
 /// The session token from the request's cookies.
@@ -60,7 +64,12 @@ pub async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let user = identify(&state, peer.ip(), req.headers()).await;
+    let user = match identify(&state, peer.ip(), req.headers()).await {
+        Ok(user) => user,
+        Err(refusal) => return refusal,
+    };
+    let client = client_ip(&state, peer.ip(), req.headers());
+    req.extensions_mut().insert(ClientAddr(client));
     let path = req.uri().path().to_owned();
     match user {
         Some(user) => {
@@ -82,15 +91,53 @@ pub async fn guard(
     }
 }
 
-async fn identify(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> Option<CurrentUser> {
+/// The user of a request: the one a trusted proxy's header names, else the session's. A request
+/// from the proxy that names someone twice is refused (400): which one would count is anybody's
+/// guess, and a client could have added one.
+async fn identify(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentUser>, Response> {
     if let Some(proxy) = &state.trusted_proxy
         && let Some(header) = &proxy.header
         && proxy.trusts(peer)
-        && let Some(name) = headers.get(header).and_then(|v| v.to_str().ok())
     {
-        return state.access.trusted_user(name.trim()).await;
+        let mut names = headers.get_all(header).iter();
+        if let Some(name) = names.next() {
+            if names.next().is_some() {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    format!("Bad request: the {header} header appears more than once."),
+                )
+                    .into_response());
+            }
+            let client = client_ip(state, peer, headers);
+            return Ok(match name.to_str() {
+                Ok(name) => state.access.trusted_user(name.trim(), Some(client)).await,
+                Err(_) => None,
+            });
+        }
     }
-    state.access.authenticate(session_token(headers)?).await
+    Ok(match session_token(headers) {
+        Some(token) => state.access.authenticate(token).await,
+        None => None,
+    })
+}
+
+/// The client's address: the peer's, or, from a trusted proxy, the one `X-Forwarded-For` names.
+fn client_ip(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    match &state.trusted_proxy {
+        Some(proxy) => proxy.client(
+            peer,
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        ),
+        None => peer,
+    }
 }
 
 /// The sign-in form.
@@ -112,14 +159,10 @@ pub async fn sign_in(
 ) -> Response {
     let next = safe_next(&form.next);
     let previous = session_token(&headers);
+    let client = client_ip(&state, peer.ip(), &headers);
     match state
         .access
-        .sign_in(
-            form.username.trim(),
-            &form.password,
-            Some(peer.ip()),
-            previous,
-        )
+        .sign_in(form.username.trim(), &form.password, Some(client), previous)
         .await
     {
         Ok((token, _user)) => {
@@ -131,6 +174,19 @@ pub async fn sign_in(
             let code = match e {
                 SignInError::Refused => "refused".to_owned(),
                 SignInError::RateLimited(wait) => format!("rate&retry={}", wait.as_secs().max(1)),
+                // Answered at once and plainly: the point is to spend nothing on it.
+                SignInError::Busy(wait) => {
+                    let message = e.to_string();
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [
+                            (header::RETRY_AFTER, wait.as_secs().max(1).to_string()),
+                            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                        ],
+                        message,
+                    )
+                        .into_response();
+                }
                 SignInError::Store(err) => {
                     tracing::error!("sign-in failed: {err}");
                     "unavailable".to_owned()
@@ -155,7 +211,10 @@ pub async fn sign_out(
     if let (Some(token), Some(user)) = (session_token(&headers), user)
         && let Err(e) = state
             .access
-            .sign_out(token, &Actor::user(&user, Some(peer.ip())))
+            .sign_out(
+                token,
+                &Actor::user(&user, Some(client_ip(&state, peer.ip(), &headers))),
+            )
             .await
     {
         tracing::error!("sign-out failed: {e}");
@@ -182,15 +241,17 @@ pub struct SetupForm {
 pub async fn setup(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Response {
+    let client = client_ip(&state, peer.ip(), &headers);
     match state
         .access
         .complete_setup(
             &form.token,
             form.username.trim(),
             &form.password,
-            Some(peer.ip()),
+            Some(client),
         )
         .await
     {
@@ -238,28 +299,11 @@ fn forwarded_https(proxy: Option<&TrustedProxy>, peer: IpAddr, headers: &HeaderM
             .is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
-/// Only local paths: never `//host` or a full URL (no open redirect).
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next
-    } else {
-        "/"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use pitwall::config::IpNet;
 
     use super::*;
-
-    #[test]
-    fn next_is_local_only() {
-        assert_eq!(safe_next("/queues?x=1"), "/queues?x=1");
-        assert_eq!(safe_next("//evil.example/"), "/");
-        assert_eq!(safe_next("https://evil.example/"), "/");
-        assert_eq!(safe_next("/\\evil.example"), "/");
-    }
 
     #[test]
     fn forwarded_proto_counts_only_from_a_trusted_proxy() {
@@ -289,5 +333,34 @@ mod tests {
         assert_eq!(session_token(&h), Some("abc"));
         h.insert(header::COOKIE, HeaderValue::from_static("pitwall_session="));
         assert_eq!(session_token(&h), None);
+    }
+
+    /// The paths of the README's table of open paths (`/x/*` for a prefix), in order.
+    fn readme_open_paths() -> Vec<String> {
+        include_str!("../../../README.md")
+            .lines()
+            .skip_while(|l| !l.starts_with("| open path |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_lists_exactly_the_open_paths() {
+        let mut listed = readme_open_paths();
+        let mut open: Vec<String> = OPEN_PATHS
+            .iter()
+            .map(|p| p.to_string())
+            .chain(OPEN_PREFIXES.iter().map(|p| format!("{p}*")))
+            .collect();
+        listed.sort();
+        open.sort();
+        assert_eq!(listed, open, "README's open paths vs is_open");
+        for path in &listed {
+            let probe = path.replace('*', "x");
+            assert!(is_open(&probe), "{probe}");
+        }
+        assert!(!is_open("/api/stream") && !is_open("/users") && !is_open("/loginx"));
     }
 }

@@ -2,28 +2,55 @@
 //!
 //! It answers 200 whenever the console itself works, even with every target down: the console
 //! must stay up (and say so) during the incident it shows. Target figures come from the status
-//! board, so a health check never adds load to the targets.
+//! board, so a health check never adds load to the targets. Anyone may ask, but only a signed-in
+//! user or a scraper with the `/metrics` bearer token sees the details (addresses, versions,
+//! latencies, errors); everyone else gets the overall status, the store's backend and up/down,
+//! and each target's name and state.
 //!
-//! `GET /ready`: whether this console should get traffic: its store answers and it is not
-//! shutting down. It never looks at the targets, so a load balancer does not take every console
-//! out because a watched database is down.
+//! `GET /ready`: whether this console should get traffic: its store answers and takes writes,
+//! and it is not shutting down. It never looks at the targets, so a load balancer does not take
+//! every console out because a watched database is down.
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use pitwall::TargetStatus;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use pitwall::access::CurrentUser;
+use pitwall::writable::NotWritable;
+use pitwall::{TargetState, TargetStatus, format_utc};
 use serde::Serialize;
 
 use super::AppState;
 
+/// The body of `/health` for a signed-in user or the metrics token.
 #[derive(Serialize)]
 pub struct Health {
     status: &'static str,
     version: &'static str,
     store: StoreHealth,
     targets: Vec<TargetStatus>,
+}
+
+/// The body of `/health` for anyone else.
+#[derive(Serialize)]
+pub struct OpenHealth {
+    status: &'static str,
+    store: OpenStore,
+    targets: Vec<OpenTarget>,
+}
+
+#[derive(Serialize)]
+struct OpenStore {
+    backend: &'static str,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct OpenTarget {
+    name: String,
+    state: TargetState,
 }
 
 /// The body of `/ready`.
@@ -41,30 +68,56 @@ struct StoreHealth {
     latency_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Why the store takes no writes, while it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_writable: Option<NotWritable>,
 }
 
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn health(
+    State(state): State<AppState>,
+    user: Option<Extension<CurrentUser>>,
+    headers: HeaderMap,
+) -> Response {
     let (latency_ms, error) = ping(&state).await;
     let ok = error.is_none();
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if ok { "ok" } else { "error" };
+    let store_status = if ok { "up" } else { "down" };
+    let targets = state.board.snapshot();
+    if user.is_none() && !state.metrics.bearer_matches(&headers) {
+        let body = OpenHealth {
+            status,
+            store: OpenStore {
+                backend: state.store.backend(),
+                status: store_status,
+            },
+            targets: targets
+                .iter()
+                .map(|t| OpenTarget {
+                    name: t.name.clone(),
+                    state: t.state,
+                })
+                .collect(),
+        };
+        return (code, Json(body)).into_response();
+    }
     let body = Health {
-        status: if ok { "ok" } else { "error" },
+        status,
         version: env!("CARGO_PKG_VERSION"),
         store: StoreHealth {
             backend: state.store.backend(),
-            status: if ok { "up" } else { "down" },
+            status: store_status,
             latency_ms,
             error,
+            not_writable: state.access.writable().state(),
         },
-        targets: state.board.snapshot().as_ref().clone(),
+        targets: targets.as_ref().clone(),
     };
-    (
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (code, Json(body)).into_response()
 }
 
 /// Pings the store: how long it took, ms, and what went wrong, if anything.
@@ -80,12 +133,22 @@ async fn ping(state: &AppState) -> (f64, Option<String>) {
     (latency_ms, error)
 }
 
-/// 200 when the store answers and the console is not shutting down, else 503 with the reason.
+/// 200 when the store answers and takes writes and the console is not shutting down, else 503
+/// with the reason.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
+    let not_writable = |w: NotWritable| {
+        format!(
+            "store: takes no writes since {}: {}",
+            format_utc(w.since_ms),
+            w.reason
+        )
+    };
     let reason = if *state.stopping.borrow() {
         Some("shutting down".to_owned())
+    } else if let Some(e) = ping(&state).await.1 {
+        Some(format!("store: {e}"))
     } else {
-        ping(&state).await.1.map(|e| format!("store: {e}"))
+        state.access.writable().state().map(not_writable)
     };
     match reason {
         None => (

@@ -118,21 +118,29 @@ fn route_of(path: &str) -> String {
     }
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
-    if let Some(token) = &metrics.token {
+impl Metrics {
+    /// Whether a token is configured and the request carries it as `Authorization: Bearer`.
+    pub fn bearer_matches(&self, headers: &HeaderMap) -> bool {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "a bearer token is needed: Authorization: Bearer <[metrics] token>\n",
-            )
-                .into_response();
-        }
+        self.token
+            .as_ref()
+            .zip(given)
+            .is_some_and(|(token, given)| same(given.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
+    if metrics.token.is_some() && !metrics.bearer_matches(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is needed: Authorization: Bearer <[metrics] token>\n",
+        )
+            .into_response();
     }
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &metrics.registry) {

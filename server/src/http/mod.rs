@@ -74,6 +74,8 @@ pub struct AppState {
     pub oncall: OnCall,
     /// Turns true when the console begins to shut down (live streams end then).
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The host names the console answers to besides IP addresses and `localhost`.
+    pub hosts: Arc<[String]>,
 }
 
 impl FromRef<AppState> for metrics::Metrics {
@@ -89,7 +91,8 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// The whole router. Layers, outermost first: tracing, compression, default security headers,
-/// HTML `no-cache`, same-origin check for state changes, then the access guard.
+/// the `Host` check, HTML `no-cache`, same-origin check for state changes, the refusal of
+/// changes while the store takes no writes, then the access guard.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context = {
@@ -153,8 +156,16 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .fallback_service(assets::public(&options, not_found))
         .layer(from_fn_with_state(state.clone(), access::guard))
+        .layer(from_fn_with_state(
+            state.access.clone(),
+            security::writable_only,
+        ))
         .layer(from_fn(security::same_origin_only))
-        .layer(map_response(assets::html_no_cache));
+        .layer(map_response(assets::html_no_cache))
+        .layer(from_fn_with_state(
+            state.hosts.clone(),
+            security::known_host,
+        ));
     for (name, value) in security::default_headers() {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }

@@ -7,21 +7,29 @@
 //! already has it (the statuses and jobs always, as they carry no id). Events of each kind are
 //! at most one per `MIN_GAP`: a slow client skips to the newest state instead of buffering old
 //! ones. Keep-alive comments go out every 15 s.
+//!
+//! A stream lives as long as its session: it ends within seconds of a sign-out, a role or
+//! password change, or the user's removal (see `pitwall::access::Streams`), and a session may
+//! have only a few open at once (429 beyond).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::{Stream, StreamExt};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use pitwall::TargetStatus;
+use pitwall::access::CurrentUser;
 use pitwall::jobs::JobSummary;
 use pitwall::telemetry::{Snapshot, StreamGuard};
 use tokio::sync::watch;
 
 use super::AppState;
+use super::access::session_token;
 
 /// The shortest time between two events of one kind to one client.
 const MIN_GAP: Duration = Duration::from_millis(500);
@@ -121,10 +129,23 @@ async fn changed<T>(rx: &mut watch::Receiver<T>) {
     }
 }
 
+/// `GET /api/stream` for the signed-in user (the guard lets nobody else here).
 pub async fn stream(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Response {
+    let mut lease = match state.access.open_stream(session_token(&headers), &user) {
+        Ok(lease) => lease,
+        Err(e) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                e.to_string(),
+            )
+                .into_response();
+        }
+    };
     // A new or reconnecting tab gets the current statuses and jobs first.
     let targets = state.board.subscribe();
     let jobs = state.active_jobs.subscribe();
@@ -142,11 +163,17 @@ pub async fn stream(
     let mut stopping = state.stopping.clone();
     let events = futures_util::stream::unfold(client, |mut client| async move {
         let event = client.next().await?;
-        Some((Ok(event), client))
+        Some((event, client))
     });
-    // The stream ends when the console shuts down, so shutting down does not wait for tabs.
+    // The stream ends when the console shuts down, so shutting down does not wait for tabs, and
+    // when its session ends.
     let events = events.take_until(async move {
-        let _ = stopping.wait_for(|stopping| *stopping).await;
+        tokio::select! {
+            _ = stopping.wait_for(|stopping| *stopping) => {}
+            () = lease.ended() => {}
+        }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(events.map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }

@@ -28,19 +28,36 @@ pub struct Console {
 impl Console {
     /// Spawns `pitwall serve` with `config` and waits until it answers.
     pub async fn spawn(config: &str) -> Console {
+        Self::spawn_in(Self::dir_with(config), &[]).await
+    }
+
+    /// The same, without the test switch that offers the `noop` kind: a plain `pitwall serve`.
+    pub async fn spawn_plain(config: &str) -> Console {
+        Self::spawn_in(Self::dir_with(config), &["PITWALL_JOBS_NOOP"]).await
+    }
+
+    /// The same as `spawn`, once `prepare` has readied the console's directory (such as mounting
+    /// a small file system as its data directory); returns what `prepare` returned too.
+    pub async fn spawn_prepared<T>(config: &str, prepare: impl FnOnce(&Path) -> T) -> (Console, T) {
+        let dir = Self::dir_with(config);
+        let prepared = prepare(dir.path());
+        (Self::spawn_in(dir, &[]).await, prepared)
+    }
+
+    fn dir_with(config: &str) -> Arc<TempDir> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("site/pkg")).unwrap();
         std::fs::write(dir.path().join("pitwall.toml"), config).unwrap();
-        Self::spawn_in(Arc::new(dir)).await
+        Arc::new(dir)
     }
 
     /// Spawns another console on this one's config, data and store (as a second instance
     /// sharing the store would), on a port of its own.
     pub async fn sibling(&self) -> Console {
-        Self::spawn_in(self.dir.clone()).await
+        Self::spawn_in(self.dir.clone(), &[]).await
     }
 
-    async fn spawn_in(dir: Arc<TempDir>) -> Console {
+    async fn spawn_in(dir: Arc<TempDir>, unset: &[&str]) -> Console {
         let config_path = dir.path().join("pitwall.toml");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -49,7 +66,11 @@ impl Console {
             .port();
         let log_name = format!("console-{port}.log");
         let log = std::fs::File::create(dir.path().join(&log_name)).unwrap();
-        let child = command(dir.path())
+        let mut command = command(dir.path());
+        for var in unset {
+            command.env_remove(var);
+        }
+        let child = command
             .args(["serve", "--config"])
             .arg(&config_path)
             .env("PITWALL_ADDR", format!("127.0.0.1:{port}"))
@@ -98,6 +119,11 @@ impl Console {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The console's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -214,6 +240,8 @@ pub fn command(dir: &Path) -> Command {
         .env("PITWALL_DATA", dir.join("data"))
         .env("PITWALL_SITE", dir.join("site"))
         .env("PITWALL_LOG", "warn")
+        // The tests start `noop` jobs; a plain `pitwall serve` does not offer the kind.
+        .env("PITWALL_JOBS_NOOP", "1")
         .env_remove("PITWALL_CONFIG")
         .env_remove("PITWALL_ADDR")
         .env_remove("PITWALL_ADMIN_PASSWORD")

@@ -20,7 +20,7 @@ use crate::cache::invalidate::InvalidateTag;
 use crate::cache::pattern::InvalidatePattern;
 use crate::cache::prune::PruneTag;
 use crate::cache::warm::WarmCache;
-use crate::config::Target;
+use crate::config::{Config, Target};
 use crate::link::redact;
 use crate::postgres::create_index::CreateIndex;
 use crate::postgres::reindex::Reindex;
@@ -28,11 +28,24 @@ use crate::postgres::vacuum::Vacuum;
 use crate::secret::SecretUrl;
 use crate::target::TargetKind;
 
-/// Every kind this console runs, for `targets`.
+/// Every kind a console runs for `config`: [`all`], and [`Noop`] when `[jobs] noop` asks for it
+/// (the demo and tests).
+pub fn configured(config: &Config) -> Kinds {
+    let mut kinds = maintenance(&config.targets);
+    if config.jobs.noop {
+        kinds.push(Arc::new(Noop));
+    }
+    Kinds::new(kinds)
+}
+
+/// Every maintenance kind, for `targets` (not the no-op kind).
 pub fn all(targets: &[Target]) -> Kinds {
+    Kinds::new(maintenance(targets))
+}
+
+fn maintenance(targets: &[Target]) -> Vec<Arc<dyn super::JobKind>> {
     let urls = TargetUrls::new(targets);
-    Kinds::new(vec![
-        Arc::new(Noop),
+    vec![
         Arc::new(CreateIndex::new(urls.clone())),
         Arc::new(Vacuum::new(urls.clone())),
         Arc::new(Reindex::new(urls.clone())),
@@ -41,7 +54,7 @@ pub fn all(targets: &[Target]) -> Kinds {
         Arc::new(InvalidatePattern::new(urls)),
         Arc::new(WarmCache::new(targets)),
         Arc::new(AnalyzeKeyspace::new(targets)),
-    ])
+    ]
 }
 
 /// The configured targets, as the job kinds look them up by name.

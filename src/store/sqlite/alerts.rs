@@ -260,18 +260,20 @@ pub async fn prune(pool: &SqlitePool, before_ms: u64) -> Result<u64> {
 
 pub async fn due_notifications(
     pool: &SqlitePool,
+    webhook: &str,
     now_ms: u64,
     limit: u32,
 ) -> Result<Vec<Notification>> {
     let rows = sqlx::query(
         "SELECT id, webhook, status, payload, attempts FROM alert_notifications n
-         WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?
-           -- In order per webhook and episode: a resolved message waits for its firing one.
+         WHERE webhook = ? AND delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?
+           -- A resolved message waits for its firing one.
            AND NOT EXISTS (SELECT 1 FROM alert_notifications o
                            WHERE o.webhook = n.webhook AND o.episode_id = n.episode_id AND o.id < n.id
                              AND o.delivered_at IS NULL AND o.failed_at IS NULL)
-         ORDER BY next_at, id LIMIT ?",
+         ORDER BY id LIMIT ?",
     )
+    .bind(webhook)
     .bind(now_ms as i64)
     .bind(i64::from(limit))
     .fetch_all(pool)
@@ -286,6 +288,24 @@ pub async fn due_notifications(
             attempts: r.get::<i64, _>("attempts") as u32,
         })
         .collect())
+}
+
+pub async fn abandon_notifications(
+    pool: &SqlitePool,
+    configured: &[String],
+    error: &str,
+    now_ms: u64,
+) -> Result<u64> {
+    let names = vec!["?"; configured.len()].join(", ");
+    let sql = format!(
+        "UPDATE alert_notifications SET failed_at = ?, last_error = ?
+         WHERE delivered_at IS NULL AND failed_at IS NULL AND webhook NOT IN ({names})"
+    );
+    let mut query = sqlx::query(&sql).bind(now_ms as i64).bind(error);
+    for name in configured {
+        query = query.bind(name);
+    }
+    Ok(query.execute(pool).await?.rows_affected())
 }
 
 pub async fn notification_sent(pool: &SqlitePool, id: i64, at_ms: u64) -> Result<()> {
@@ -409,7 +429,7 @@ mod tests {
             .end_episode(id, 4_000, &[message("a")], 4_000)
             .await
             .unwrap();
-        let due = store.due_notifications(10_000, 10).await.unwrap();
+        let due = store.due_notifications("a", 10_000, 10).await.unwrap();
         assert_eq!(due.len(), 1, "{due:?}");
         assert_eq!(
             (due[0].webhook.as_str(), due[0].status.as_str()),
@@ -421,15 +441,15 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .due_notifications(10_000, 10)
+                .due_notifications("a", 10_000, 10)
                 .await
                 .unwrap()
                 .is_empty()
         );
-        let retry = store.due_notifications(20_000, 10).await.unwrap();
+        let retry = store.due_notifications("a", 20_000, 10).await.unwrap();
         assert_eq!(retry[0].attempts, 1);
         store.notification_sent(retry[0].id, 20_000).await.unwrap();
-        let next = store.due_notifications(20_000, 10).await.unwrap();
+        let next = store.due_notifications("a", 20_000, 10).await.unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].status, "resolved");
         store
@@ -438,7 +458,7 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .due_notifications(u64::MAX / 2, 10)
+                .due_notifications("a", u64::MAX / 2, 10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -452,6 +472,36 @@ mod tests {
                 .ack_episode("k", &ack, &audit("alert.ack"))
                 .await
                 .unwrap()
+        );
+        // Each webhook's messages are its own; those of a webhook no longer configured are
+        // given up.
+        store
+            .start_episode(&episode("k2"), &[message("a"), message("gone")], 30_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let gone = store.due_notifications("gone", 30_000, 10).await.unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].webhook, "gone");
+        let abandoned = store
+            .abandon_notifications(&["a".to_owned()], "not configured", 30_000)
+            .await
+            .unwrap();
+        assert_eq!(abandoned, 1);
+        assert!(
+            store
+                .due_notifications("gone", 30_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .due_notifications("a", 30_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
         );
     }
 

@@ -14,9 +14,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Bucket, Error, NewAudit, NewSession, Notification, Outgoing, Result, Store, StoredUser,
+    Bucket, Claim, Error, LiveSession, Lockout, NewAudit, NewSession, Notification, Outgoing,
+    Result, Store, StoredUser,
 };
-use crate::access::{AuditFilter, AuditPage, CurrentUser, Role, UserSummary};
+use crate::access::{AuditFilter, AuditPage, Role, UserSummary};
 use crate::alerts::{Ack, Episode, Silence};
 use crate::embed::TokenSummary;
 use crate::jobs::{
@@ -33,14 +34,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `data_dir/pitwall.db` and applies pending migrations.
+    /// Opens (creating if needed) `data_dir/pitwall.db` and applies pending migrations. The
+    /// store holds password hashes and the embed signing key: a directory it creates is `0700`
+    /// and the file (SQLite gives its WAL and shared-memory files the same mode) `0600`.
     pub async fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+        let file = data_dir.join(FILE_NAME);
+        private_files(data_dir, &file).map_err(|source| Error::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(data_dir.join(FILE_NAME))
+            .filename(&file)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -59,6 +63,33 @@ impl SqliteStore {
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only, and `file` in it `0600`; an
+/// existing store file that others may read is narrowed to `0600`.
+fn private_files(dir: &Path, file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(file)?;
+    let mode = opened.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{} was readable by others (mode {:o}): narrowed to 0600",
+            file.display(),
+            mode & 0o777
+        );
+        opened.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -120,13 +151,27 @@ impl Store for SqliteStore {
         access::delete_user(&self.pool, username, audit).await
     }
 
+    async fn claim_sign_in(
+        &self,
+        user_id: i64,
+        client_addr: &str,
+        now_ms: u64,
+        rules: &Lockout,
+    ) -> Result<Claim> {
+        access::claim_sign_in(&self.pool, user_id, client_addr, now_ms, rules).await
+    }
+
     async fn record_sign_in_failure(
         &self,
         user_id: Option<i64>,
-        lock_until_ms: Option<u64>,
+        wait_until_ms: Option<u64>,
         audit: &NewAudit,
     ) -> Result<()> {
-        access::record_sign_in_failure(&self.pool, user_id, lock_until_ms, audit).await
+        access::record_sign_in_failure(&self.pool, user_id, wait_until_ms, audit).await
+    }
+
+    async fn unlock_user(&self, username: &str, audit: &NewAudit) -> Result<bool> {
+        access::unlock_user(&self.pool, username, audit).await
     }
 
     async fn open_session(&self, session: &NewSession, audit: &NewAudit) -> Result<()> {
@@ -138,8 +183,21 @@ impl Store for SqliteStore {
         id_hash: &str,
         now_ms: u64,
         idle_ms: u64,
-    ) -> Result<Option<CurrentUser>> {
+    ) -> Result<Option<LiveSession>> {
         access::session_user(&self.pool, id_hash, now_ms, idle_ms).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, now_ms: u64, idle_ms: u64) -> Result<()> {
+        access::touch_session(&self.pool, id_hash, now_ms, idle_ms).await
+    }
+
+    async fn live_sessions(
+        &self,
+        id_hashes: &[String],
+        now_ms: u64,
+        idle_ms: u64,
+    ) -> Result<std::collections::HashSet<String>> {
+        access::live_sessions(&self.pool, id_hashes, now_ms, idle_ms).await
     }
 
     async fn close_session(&self, id_hash: &str, audit: &NewAudit) -> Result<()> {
@@ -319,8 +377,22 @@ impl Store for SqliteStore {
         alerts::prune(&self.pool, before_ms).await
     }
 
-    async fn due_notifications(&self, now_ms: u64, limit: u32) -> Result<Vec<Notification>> {
-        alerts::due_notifications(&self.pool, now_ms, limit).await
+    async fn due_notifications(
+        &self,
+        webhook: &str,
+        now_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        alerts::due_notifications(&self.pool, webhook, now_ms, limit).await
+    }
+
+    async fn abandon_notifications(
+        &self,
+        configured: &[String],
+        error: &str,
+        now_ms: u64,
+    ) -> Result<u64> {
+        alerts::abandon_notifications(&self.pool, configured, error, now_ms).await
     }
 
     async fn notification_sent(&self, id: i64, at_ms: u64) -> Result<()> {
@@ -348,7 +420,7 @@ mod tests {
         let data = dir.path().join("nested/data");
         let store = SqliteStore::open(&data).await.unwrap();
         store.ping().await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 4);
+        assert_eq!(store.schema_version().await.unwrap(), 5);
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
                 .fetch_all(&store.pool)
@@ -365,6 +437,7 @@ mod tests {
             "jobs",
             "metric_history",
             "sessions",
+            "sign_in_failures",
             "users",
         ] {
             assert!(
@@ -375,7 +448,29 @@ mod tests {
         drop(store);
         assert!(data.join(FILE_NAME).exists());
         let again = SqliteStore::open(&data).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 4);
+        assert_eq!(again.schema_version().await.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn data_dir_and_store_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("made/data");
+        let store = SqliteStore::open(&data).await.unwrap();
+        store.ping().await.unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&dir.path().join("made")), 0o700);
+        for name in [FILE_NAME, "pitwall.db-wal", "pitwall.db-shm"] {
+            assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        }
+        drop(store);
+        // A store file left readable by others (an old version, a copy) is narrowed at open.
+        std::fs::set_permissions(data.join(FILE_NAME), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        SqliteStore::open(&data).await.unwrap();
+        assert_eq!(mode(&data.join(FILE_NAME)), 0o600);
     }
 
     #[tokio::test]
