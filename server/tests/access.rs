@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{ADMIN_PASSWORD, Console};
+use common::{ADMIN_PASSWORD, Console, password_of};
 use leptos::server_fn::Bytes;
 use leptos::server_fn::error::FromServerFnError;
 use pitwall::access::Role;
@@ -128,25 +128,6 @@ async fn console_with(access: &str) -> Console {
     Console::spawn(access).await
 }
 
-async fn add_user(console: &Console, admin: &reqwest::Client, name: &str, role: &str) {
-    let (code, body) = console
-        .call(
-            admin,
-            "add_user",
-            &[
-                ("username", name),
-                ("password", &password_of(name)),
-                ("role", role),
-            ],
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
-}
-
-fn password_of(name: &str) -> String {
-    format!("{name}-test-pw-2718")
-}
-
 #[tokio::test]
 async fn everything_but_login_health_and_assets_is_closed() {
     let console = console_with("").await;
@@ -224,8 +205,8 @@ async fn everything_but_login_health_and_assets_is_closed() {
 async fn roles_are_checked_on_the_server() {
     let console = console_with("").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    add_user(&console, &admin, "vera", "viewer").await;
-    add_user(&console, &admin, "otto", "operator").await;
+    console.add_user(&admin, "vera", "viewer").await;
+    console.add_user(&admin, "otto", "operator").await;
     let viewer = console.sign_in("vera", &password_of("vera")).await;
     let operator = console.sign_in("otto", &password_of("otto")).await;
 
@@ -314,7 +295,7 @@ async fn lockout_engages_and_lifts_with_one_message_for_all_refusals() {
     // Long enough that the slow password checks of a loaded machine cannot outlast the lock.
     let console = console_with("[access]\nlockout_after = 3\nlockout_seconds = 6\n").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    add_user(&console, &admin, "lee", "viewer").await;
+    console.add_user(&admin, "lee", "viewer").await;
     let refused = "/login?error=refused&next=/users";
     assert_eq!(
         console.try_sign_in("nobody", "whatever-password").await.1,
@@ -366,7 +347,7 @@ async fn sessions_survive_a_redis_outage_and_end_with_their_user() {
     ))
     .await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    add_user(&console, &admin, "bo", "operator").await;
+    console.add_user(&admin, "bo", "operator").await;
     let bo = console.sign_in("bo", &password_of("bo")).await;
 
     redis.stop();
@@ -391,7 +372,7 @@ async fn sessions_survive_a_redis_outage_and_end_with_their_user() {
     assert_eq!(console.call(&bo, "target_statuses", &[]).await.0, 401);
 
     // A password change ends the user's sessions too.
-    add_user(&console, &admin, "cy", "viewer").await;
+    console.add_user(&admin, "cy", "viewer").await;
     let cy = console.sign_in("cy", &password_of("cy")).await;
     let (code, _) = console
         .call(
@@ -554,7 +535,7 @@ async fn audit_records_sign_ins_and_user_changes_and_hides_secrets() {
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
     console.try_sign_in("admin", "not-the-password").await;
     console.try_sign_in("ghost", "not-the-password").await;
-    add_user(&console, &admin, "dee", "viewer").await;
+    console.add_user(&admin, "dee", "viewer").await;
     console
         .call(
             &admin,
@@ -794,7 +775,7 @@ async fn proxy_call(
 async fn a_get_never_changes_anything() {
     let console = console_with("").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    add_user(&console, &admin, "gus", "viewer").await;
+    console.add_user(&admin, "gus", "viewer").await;
     for path in [
         "/api/add_user?username=eve&password=0123456789ab&role=admin",
         "/api/set_role?username=gus&role=admin",
@@ -1136,9 +1117,9 @@ async fn next_never_leaves_the_console() {
 async fn parallel_wrong_passwords_lock_one_address_and_an_admin_unlocks() {
     let console = console_with("[access]\nlockout_after = 3\nattempts_per_minute = 100\n").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    add_user(&console, &admin, "lee", "viewer").await;
-    add_user(&console, &admin, "vera", "viewer").await;
-    add_user(&console, &admin, "otto", "operator").await;
+    console.add_user(&admin, "lee", "viewer").await;
+    console.add_user(&admin, "vera", "viewer").await;
+    console.add_user(&admin, "otto", "operator").await;
 
     // Ten wrong passwords at once from one address; a "busy" answer is tried again.
     let attempts = (0..10).map(|_| {
@@ -1266,7 +1247,7 @@ async fn parallel_wrong_passwords_lock_one_address_and_an_admin_unlocks() {
 async fn many_failures_from_all_addresses_make_the_account_wait_briefly() {
     let console = console_with("[access]\nlockout_after = 5\nbackoff_after = 3\n").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    add_user(&console, &admin, "kim", "viewer").await;
+    console.add_user(&admin, "kim", "viewer").await;
     for n in 2..=5 {
         let client = client_at(&console, &format!("127.0.0.{n}"));
         assert_eq!(
@@ -1451,7 +1432,7 @@ async fn proxied_identities_and_addresses() {
     );
 
     // Through the proxy, each client address has its own lockout.
-    add_user(&console, &admin, "pat", "viewer").await;
+    console.add_user(&admin, "pat", "viewer").await;
     let via = |client: &'static str| [("x-forwarded-for", client)];
     let form = |password: &str| {
         [

@@ -8,7 +8,7 @@ use pitwall::harness::{PgServer, RedisServer, start_both};
 
 mod common;
 
-use common::{ADMIN_PASSWORD, Console, command};
+use common::{ADMIN_PASSWORD, Console, command, password_of};
 
 /// `/health` as a signed-in `client` sees it: with every detail.
 async fn health_of(console: &Console, client: &reqwest::Client) -> (u16, serde_json::Value) {
@@ -122,19 +122,7 @@ async fn secrets_never_reach_pages_health_or_logs() {
     ))
     .await;
     let client = console.sign_in("admin", ADMIN_PASSWORD).await;
-    let user_password = "vic-test-pw-1618";
-    let (code, body) = console
-        .call(
-            &client,
-            "add_user",
-            &[
-                ("username", "vic"),
-                ("password", user_password),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
+    console.add_user(&client, "vic", "viewer").await;
     console.try_sign_in("vic", "a-wrong-test-pw").await;
     // This Redis has no password, so AUTH fails and the target reads down with the reason.
     wait_for(&console, &client, "guarded", "down").await;
@@ -177,7 +165,7 @@ async fn secrets_never_reach_pages_health_or_logs() {
     for secret in [
         "s3cr3t-pw",
         ADMIN_PASSWORD,
-        user_password,
+        &password_of("vic"),
         "a-wrong-test-pw",
     ] {
         for (what, text) in &answers {
@@ -448,19 +436,8 @@ async fn open_stream(console: &Console, client: &reqwest::Client) -> reqwest::Re
 async fn streams_end_with_their_session_and_are_capped_per_session() {
     let console = Console::spawn("").await;
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    let password = "vic-stream-pw-1414";
-    let (code, body) = console
-        .call(
-            &admin,
-            "add_user",
-            &[
-                ("username", "vic"),
-                ("password", password),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
+    console.add_user(&admin, "vic", "viewer").await;
+    let password = &password_of("vic");
 
     // Signed out on another console sharing the store: the periodic check ends the stream.
     let sibling = console.sibling().await;
@@ -585,8 +562,10 @@ async fn wait_for_banner(
         }
         assert!(
             Instant::now() < deadline,
-            "banner shown: {}, expected {shown}",
-            !shown
+            "banner shown: {}, expected {shown}; the store says {:?}\n{}",
+            !shown,
+            console.get(client, "/api/store_writable").await.1,
+            console.log()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -642,15 +621,24 @@ async fn a_store_that_takes_no_writes_keeps_viewers_reading_and_refuses_changes(
     }
     let (code, body) = console.call(&admin, "recheck_targets", &[]).await;
     unavailable(code, body);
+    // Still worth traffic (every page reads), and says why it is degraded.
     let r = reqwest::get(console.url("/ready")).await.unwrap();
-    assert_eq!(r.status().as_u16(), 503);
-    assert!(r.text().await.unwrap().contains("takes no writes"));
+    assert_eq!(r.status().as_u16(), 200);
+    let ready: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(
+        ready["reason"]
+            .as_str()
+            .unwrap()
+            .contains("takes no writes"),
+        "{ready}"
+    );
 
     // Space again: the session's next touch is written and the banner goes.
     std::fs::remove_file(filler).unwrap();
     wait_for_banner(&console, &admin, false, Duration::from_secs(30)).await;
     let (code, body) = console.call(&admin, "add_user", &add_ann).await;
-    assert_eq!(code, 200, "{body}");
+    assert_eq!(code, 200, "{body}\n{}", console.log());
 
     drop(console);
 }

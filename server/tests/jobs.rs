@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_PASSWORD, Console};
+use common::{ADMIN_PASSWORD, Console, password_of};
 use pitwall::harness::PgServer;
 use serde_json::Value;
 
@@ -193,19 +193,8 @@ async fn a_retry_needs_the_kinds_role_its_confirmation_and_its_key() {
     let id = vacuum.to_string();
 
     let admin = console.sign_in("admin", ADMIN_PASSWORD).await;
-    let (status, body) = console
-        .call(
-            &admin,
-            "add_user",
-            &[
-                ("username", "otto"),
-                ("password", "operator-pw-161803"),
-                ("role", "operator"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let operator = console.sign_in("otto", "operator-pw-161803").await;
+    console.add_user(&admin, "otto", "operator").await;
+    let operator = console.sign_in("otto", &password_of("otto")).await;
 
     // An operator may retry jobs, but not a VACUUM FULL: only admins vacuum.
     let (status, body) = console.call(&operator, "retry_job", &[("id", &id)]).await;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::{ADMIN_PASSWORD, Console};
+use common::{ADMIN_PASSWORD, Console, password_of};
 use pitwall::alerts::notify;
 use pitwall::harness::{PgServer, RedisServer};
 use serde_json::Value;
@@ -316,32 +316,10 @@ async fn default_conditions_page_once_and_resolve_once_through_a_restart() {
     }
 
     // A viewer may read but not acknowledge or silence; an operator acknowledges with a comment.
-    let (status, _) = console
-        .call(
-            &admin,
-            "add_user",
-            &[
-                ("username", "vera"),
-                ("password", "viewer-pw-2718281"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = console
-        .call(
-            &admin,
-            "add_user",
-            &[
-                ("username", "otto"),
-                ("password", "operator-pw-161803"),
-                ("role", "operator"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let viewer = console.sign_in("vera", "viewer-pw-2718281").await;
-    let operator = console.sign_in("otto", "operator-pw-161803").await;
+    console.add_user(&admin, "vera", "viewer").await;
+    console.add_user(&admin, "otto", "operator").await;
+    let viewer = console.sign_in("vera", &password_of("vera")).await;
+    let operator = console.sign_in("otto", &password_of("otto")).await;
     let key = "queue_backlog{target=\"broker\",metric=\"depth:celery\"}";
     let (status, body) = console
         .call(&viewer, "ack_alert", &[("key", key), ("comment", "mine")])

@@ -11,6 +11,7 @@ use pitwall::jobs::JobState;
 
 use super::active::progress_text;
 use super::api::{CancelJob, JobView, PlanRetry, RetryJob, job_detail};
+use super::plan::{ConfirmField, PlanSteps};
 use crate::access::{AuditTable, Session, missing_role};
 use crate::components::{Col, Columns};
 use crate::live::LiveJobs;
@@ -176,26 +177,19 @@ fn RetryPlan(
 ) -> impl IntoView {
     let destructive = plan.destructive;
     let confirmation = RwSignal::new(String::new());
-    let label = format!("Type {expected} to confirm");
-    let matches = move || !destructive || confirmation.get().trim() == expected;
+    let matches = {
+        let expected = expected.clone();
+        move || !destructive || confirmation.get().trim() == expected
+    };
     view! {
         <div class="plan" role="region" aria-label="Retry plan">
-            <p><strong>{plan.summary.clone()}</strong></p>
-            {destructive.then(|| view! { <p class="error">"This job changes data."</p> })}
-            <ol class="statements">
-                {plan.statements.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}
-            </ol>
+            <PlanSteps plan/>
             <form class="row" on:submit=move |ev| {
                 ev.prevent_default();
                 let confirmation = Some(confirmation.get()).filter(|_| destructive);
                 retry.dispatch(RetryJob { id, confirmation });
             }>
-                {destructive.then(|| view! {
-                    <label>
-                        {label}
-                        <input prop:value=move || confirmation.get() on:input=move |ev| confirmation.set(event_target_value(&ev)) autocomplete="off"/>
-                    </label>
-                })}
+                {destructive.then(|| view! { <ConfirmField expected=Signal::stored(expected) confirmation/> })}
                 <button type="submit" disabled=move || retry.pending().get() || !matches()>"Queue again"</button>
             </form>
         </div>

@@ -5,6 +5,7 @@ mod active;
 pub mod api;
 mod detail;
 mod history;
+mod plan;
 mod start;
 
 use leptos::prelude::*;

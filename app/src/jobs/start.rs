@@ -8,6 +8,7 @@ use pitwall::jobs::{Plan, Priority};
 use leptos_router::hooks::use_query_map;
 
 use super::api::{JobRequest, PlanJob, StartJob, job_kinds};
+use super::plan::{ConfirmField, PlanSteps};
 use crate::access::{Session, missing_role};
 
 /// The form that plans and starts a job. `?kind=…&target=…&params=…` fills it in (a suggestion
@@ -120,32 +121,23 @@ fn PlanView(
     request: Signal<JobRequest>,
 ) -> impl IntoView {
     let destructive = plan.destructive;
-    let expected = move || {
+    let expected = Signal::derive(move || {
         let t = target.get();
         if t.trim().is_empty() {
             request.get().kind
         } else {
             t.trim().to_owned()
         }
-    };
+    });
     view! {
         <div class="plan" role="region" aria-label="Plan">
-            <p><strong>{plan.summary.clone()}</strong></p>
-            {destructive.then(|| view! { <p class="error">"This job changes data."</p> })}
-            <ol class="statements">
-                {plan.statements.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}
-            </ol>
+            <PlanSteps plan/>
             <form class="row" on:submit=move |ev| {
                 ev.prevent_default();
                 start.dispatch(StartJob { request: request.get(), confirmation: confirmation.get() });
             }>
-                {destructive.then(|| view! {
-                    <label>
-                        {move || format!("Type {} to confirm", expected())}
-                        <input prop:value=move || confirmation.get() on:input=move |ev| confirmation.set(event_target_value(&ev)) autocomplete="off"/>
-                    </label>
-                })}
-                <button type="submit" disabled=move || start.pending().get() || (destructive && confirmation.get().trim() != expected())>
+                {destructive.then(|| view! { <ConfirmField expected confirmation/> })}
+                <button type="submit" disabled=move || start.pending().get() || (destructive && confirmation.get().trim() != expected.get())>
                     "Start job"
                 </button>
             </form>

@@ -133,37 +133,37 @@ async fn ping(state: &AppState) -> (f64, Option<String>) {
     (latency_ms, error)
 }
 
-/// 200 when the store answers and takes writes and the console is not shutting down, else 503
-/// with the reason.
+/// 200 when the store answers and the console is not shutting down, else 503 with the reason.
+/// A store that answers but takes no writes is `degraded` (still 200, with the reason): the
+/// console still serves every page, and consoles sharing that store are all in the same state, so
+/// taking them out of a load balancer would leave on-call with nothing to read.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
-    let not_writable = |w: NotWritable| {
+    let not_ready = if *state.stopping.borrow() {
+        Some("shutting down".to_owned())
+    } else {
+        ping(&state).await.1.map(|e| format!("store: {e}"))
+    };
+    if let Some(reason) = not_ready {
+        let body = Ready {
+            status: "not ready",
+            reason: Some(reason),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
+    let degraded = state.access.writable().state().map(|w: NotWritable| {
         format!(
             "store: takes no writes since {}: {}",
             format_utc(w.since_ms),
             w.reason
         )
+    });
+    let body = Ready {
+        status: if degraded.is_some() {
+            "degraded"
+        } else {
+            "ready"
+        },
+        reason: degraded,
     };
-    let reason = if *state.stopping.borrow() {
-        Some("shutting down".to_owned())
-    } else if let Some(e) = ping(&state).await.1 {
-        Some(format!("store: {e}"))
-    } else {
-        state.access.writable().state().map(not_writable)
-    };
-    match reason {
-        None => (
-            StatusCode::OK,
-            Json(Ready {
-                status: "ready",
-                reason: None,
-            }),
-        ),
-        Some(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Ready {
-                status: "not ready",
-                reason: Some(reason),
-            }),
-        ),
-    }
+    (StatusCode::OK, Json(body))
 }

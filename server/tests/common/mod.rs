@@ -17,6 +17,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_pitwall");
 /// The first admin's password in every spawned console.
 pub const ADMIN_PASSWORD: &str = "admin-test-pw-3141";
 
+/// The password [`Console::add_user`] gives user `name`.
+pub fn password_of(name: &str) -> String {
+    format!("{name}-test-pw-2718")
+}
+
 /// A running console, killed on drop.
 pub struct Console {
     child: Child,
@@ -196,6 +201,15 @@ impl Console {
         let (client, location) = self.try_sign_in(user, password).await;
         assert_eq!(location, "/users", "sign-in of {user} refused");
         client
+    }
+
+    /// Adds user `name` with `role` through the admin's `add_user` server function; their
+    /// password is [`password_of`] the name.
+    pub async fn add_user(&self, admin: &reqwest::Client, name: &str, role: &str) {
+        let password = password_of(name);
+        let args = [("username", name), ("password", &password), ("role", role)];
+        let (code, body) = self.call(admin, "add_user", &args).await;
+        assert_eq!(code, 200, "adding {name}: {body}");
     }
 
     /// Calls a server function with form arguments; returns the status and body.

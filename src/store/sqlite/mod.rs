@@ -58,11 +58,29 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(|conn, _| Box::pin(async move { Ok(!left_in_transaction(conn).await) }))
             .connect_with(options)
             .await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Whether `conn` comes back to the pool inside a transaction, and so holding SQLite's write
+/// lock: a write that failed on a full disk can leave one open (its COMMIT failed, and the
+/// rollback sqlx queues at drop is refused), which would lock every other connection out until
+/// this one is used again. Such a connection is closed instead of kept, which ends it.
+async fn left_in_transaction(conn: &mut sqlx::SqliteConnection) -> bool {
+    let Ok(mut handle) = conn.lock_handle().await else {
+        return true;
+    };
+    // SAFETY: the locked handle gives exclusive access to a live connection for this call.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    if autocommit == 0 {
+        tracing::warn!("a store connection came back inside a transaction: closed");
+    }
+    autocommit == 0
 }
 
 /// Creates `dir` (and missing parents) readable by the owner only, and `file` in it `0600`; an
